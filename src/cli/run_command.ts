@@ -1,0 +1,90 @@
+/**
+ * `iam-orchestrator run`: the daemon against the configured IAM API.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, loadSettings } from "../config/load_settings.ts";
+import { startDaemon } from "../daemon/start_daemon.ts";
+import { daemonLogger, setupLogging } from "../logging/setup_logging.ts";
+import { VERSION } from "../version.ts";
+import type { CommandIo } from "./command_io.ts";
+import { installSignalHandlers } from "./signals.ts";
+import {
+  SETTINGS_HELP,
+  SETTINGS_OPTIONS,
+  settingsFlags,
+} from "./settings_flags.ts";
+
+const HELP = [
+  "Usage: iam-orchestrator run [options]",
+  "",
+  "Polls the IAM API for pending jobs and runs each in a Docker container.",
+  "Settings come from flags, then environment variables such as",
+  "ApiSettings__BaseUrl, then appsettings.json, then defaults.",
+  "",
+  "Options:",
+  ...SETTINGS_HELP,
+  "  --help                   Show this help",
+  "  --version                Show the version",
+].join("\n");
+
+/** Runs the daemon until SIGINT or SIGTERM; returns the exit code. */
+export async function runRunCommand(
+  args: string[],
+  io: CommandIo,
+): Promise<number> {
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        ...SETTINGS_OPTIONS,
+        help: { type: "boolean" },
+        version: { type: "boolean" },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (values.version) {
+    io.stdout(VERSION);
+    return 0;
+  }
+
+  let loaded;
+  try {
+    loaded = await loadSettings({
+      configPath: values.config as string | undefined,
+      flags: settingsFlags(values),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof TypeError) {
+      io.stderr(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  await setupLogging(loaded.settings.logging);
+  const logger = daemonLogger("main");
+  for (const warning of loaded.warnings) logger.warn(warning);
+
+  let running;
+  try {
+    running = await startDaemon(loaded.settings, { version: VERSION });
+  } catch (error) {
+    logger.fatal("Cannot start: {error}", { error: (error as Error).message });
+    return 1;
+  }
+  const stopped = installSignalHandlers(() => running.shutdown(), logger);
+  await running.polling;
+  await running.shutdown();
+  stopped.dispose();
+  return 0;
+}

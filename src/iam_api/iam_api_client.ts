@@ -1,0 +1,333 @@
+/**
+ * HTTP client for the IAM API, speaking the same calls as the previous .NET
+ * orchestrator. Every request has a timeout and a cap on the size of the
+ * answer; every answer is validated before use.
+ *
+ * @module
+ */
+import { type Job, type JobStatus, type LogEntry, parseJob } from "./job.ts";
+
+/** A failed API call. */
+export class ApiError extends Error {
+  /** HTTP status, or null when no answer arrived. */
+  readonly status: number | null;
+  /** The call, such as `GET /api/jobs/pending`. */
+  readonly endpoint: string;
+
+  constructor(
+    message: string,
+    options: { status: number | null; endpoint: string; cause?: unknown },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "ApiError";
+    this.status = options.status;
+    this.endpoint = options.endpoint;
+  }
+
+  /** True for failures that a later attempt may not meet: no answer, 408, 429, 5xx. */
+  get retryable(): boolean {
+    return this.status === null || this.status === 408 ||
+      this.status === 429 || this.status >= 500;
+  }
+}
+
+/** A job in the pending list that failed validation. */
+export interface MalformedJob {
+  id: string | null;
+  reason: string;
+}
+
+/** The pending list, split into usable and malformed jobs. */
+export interface PendingJobs {
+  jobs: Job[];
+  malformed: MalformedJob[];
+}
+
+/** The body of `POST /api/orchestrators/heartbeat`. */
+export interface Heartbeat {
+  id: string;
+  customerName: string | null;
+  lastHeartbeat: string;
+  version: string;
+  hostName: string;
+  pendingUpdate: boolean;
+}
+
+export interface IamApiClientOptions {
+  /** Base URL without a trailing slash. */
+  baseUrl: string;
+  /**
+   * Time allowed for one request, answer included, in milliseconds.
+   * @default {30000}
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Largest answer read, in bytes; a larger one fails the call.
+   * @default {16777216}
+   */
+  maxResponseBytes?: number;
+  /** Called after each request with its endpoint and status (null: none). */
+  onResponse?: (endpoint: string, status: number | null) => void;
+}
+
+const EXCERPT_LENGTH = 200;
+
+function excerpt(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > EXCERPT_LENGTH
+    ? `${flat.slice(0, EXCERPT_LENGTH)}…`
+    : flat;
+}
+
+/** Calls the IAM API. */
+export class IamApiClient {
+  readonly #baseUrl: string;
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #onResponse: IamApiClientOptions["onResponse"];
+
+  constructor(options: IamApiClientOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
+    this.#onResponse = options.onResponse;
+  }
+
+  /**
+   * Fetches the pending jobs. `customer` null asks for all customers.
+   *
+   * @throws {ApiError} when the call fails or the answer is not a JSON array
+   */
+  async getPendingJobs(
+    customer: string | null,
+    orchestratorId: string,
+  ): Promise<PendingJobs> {
+    const query = new URLSearchParams();
+    if (customer !== null) query.set("customer", customer);
+    query.set("orchestratorId", orchestratorId);
+    const endpoint = "GET /api/jobs/pending";
+    const { status, text } = await this.#request(
+      endpoint,
+      `/api/jobs/pending?${query}`,
+    );
+    if (status !== 200) throw this.#statusError(endpoint, status, text);
+    const body = this.#parseJson(endpoint, status, text);
+    if (!Array.isArray(body)) {
+      throw new ApiError(
+        `${endpoint} answered ${status} with JSON that is not an array: ` +
+          excerpt(text),
+        { status, endpoint },
+      );
+    }
+    const jobs: Job[] = [];
+    const malformed: MalformedJob[] = [];
+    const seen = new Set<string>();
+    for (const item of body) {
+      const result = parseJob(item);
+      if (!result.ok) {
+        malformed.push({ id: result.id, reason: result.reason });
+      } else if (seen.has(result.job.id)) {
+        // The same id twice in one answer: the first copy runs.
+        malformed.push({
+          id: null,
+          reason: `job ${result.job.id} is listed twice in one answer; ` +
+            `the second copy is ignored`,
+        });
+      } else {
+        seen.add(result.job.id);
+        jobs.push(result.job);
+      }
+    }
+    return { jobs, malformed };
+  }
+
+  /**
+   * Fetches one job, or null when the server no longer has it (404).
+   *
+   * @throws {ApiError} when the call fails or the job is malformed
+   */
+  async getJob(id: string): Promise<Job | null> {
+    const endpoint = "GET /api/jobs/{id}";
+    const { status, text } = await this.#request(
+      endpoint,
+      `/api/jobs/${encodeURIComponent(id)}`,
+    );
+    if (status === 404) return null;
+    if (status !== 200) throw this.#statusError(endpoint, status, text);
+    const result = parseJob(this.#parseJson(endpoint, status, text));
+    if (!result.ok) {
+      throw new ApiError(
+        `${endpoint} returned a malformed job ${id}: ${result.reason}`,
+        { status, endpoint },
+      );
+    }
+    return result.job;
+  }
+
+  /**
+   * Sets a job's status; the body is a bare JSON string as the server takes it.
+   *
+   * @throws {ApiError} when the call fails; status 404 means the job is gone
+   */
+  async updateStatus(id: string, status: JobStatus): Promise<void> {
+    const endpoint = "PATCH /api/jobs/{id}/status";
+    const answer = await this.#request(
+      endpoint,
+      `/api/jobs/${encodeURIComponent(id)}/status`,
+      { method: "PATCH", body: JSON.stringify(status) },
+    );
+    if (answer.status < 200 || answer.status > 299) {
+      throw this.#statusError(endpoint, answer.status, answer.text);
+    }
+  }
+
+  /**
+   * Sends one log entry.
+   *
+   * @throws {ApiError} when the call fails
+   */
+  async postLog(entry: LogEntry): Promise<void> {
+    const endpoint = "POST /api/logs";
+    const answer = await this.#request(endpoint, "/api/logs", {
+      method: "POST",
+      body: JSON.stringify(entry),
+    });
+    if (answer.status < 200 || answer.status > 299) {
+      throw this.#statusError(endpoint, answer.status, answer.text);
+    }
+  }
+
+  /**
+   * Sends a heartbeat.
+   *
+   * @returns false when the server has no heartbeat endpoint (404)
+   * @throws {ApiError} on other failures
+   */
+  async sendHeartbeat(heartbeat: Heartbeat): Promise<boolean> {
+    const endpoint = "POST /api/orchestrators/heartbeat";
+    const answer = await this.#request(
+      endpoint,
+      "/api/orchestrators/heartbeat",
+      { method: "POST", body: JSON.stringify(heartbeat) },
+    );
+    if (answer.status === 404) return false;
+    if (answer.status < 200 || answer.status > 299) {
+      throw this.#statusError(endpoint, answer.status, answer.text);
+    }
+    return true;
+  }
+
+  #statusError(endpoint: string, status: number, text: string): ApiError {
+    const body = text === "" ? "an empty body" : `"${excerpt(text)}"`;
+    return new ApiError(`${endpoint} answered ${status} with ${body}`, {
+      status,
+      endpoint,
+    });
+  }
+
+  #parseJson(endpoint: string, status: number, text: string): unknown {
+    try {
+      return JSON.parse(text);
+    } catch {
+      const kind = /^\s*</.test(text) ? "HTML or XML" : "text that is not JSON";
+      throw new ApiError(
+        `${endpoint} answered ${status} with ${kind}: "${excerpt(text)}"`,
+        { status, endpoint },
+      );
+    }
+  }
+
+  async #request(
+    endpoint: string,
+    path: string,
+    init: { method?: string; body?: string } = {},
+  ): Promise<{ status: number; text: string }> {
+    const url = `${this.#baseUrl}${path}`;
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: init.method ?? "GET",
+        body: init.body,
+        headers: {
+          "accept": "application/json",
+          ...(init.body === undefined
+            ? {}
+            : { "content-type": "application/json" }),
+        },
+        // A redirect is a misconfigured URL or proxy, not a job list.
+        redirect: "manual",
+        signal,
+      });
+    } catch (error) {
+      this.#onResponse?.(endpoint, null);
+      throw new ApiError(
+        `${endpoint} to ${this.#baseUrl} failed: ${describeFetchError(error)}`,
+        { status: null, endpoint, cause: error },
+      );
+    }
+    this.#onResponse?.(endpoint, response.status);
+    let text: string;
+    try {
+      text = await readLimited(response, this.#maxResponseBytes);
+    } catch (error) {
+      throw new ApiError(
+        `${endpoint} answered ${response.status} but reading the body ` +
+          `failed: ${describeFetchError(error)}`,
+        { status: null, endpoint, cause: error },
+      );
+    }
+    if (response.status >= 300 && response.status < 400) {
+      const location = response.headers.get("location") ?? "nowhere";
+      throw new ApiError(
+        `${endpoint} answered ${response.status}, a redirect to ` +
+          `${location}; check ApiSettings:BaseUrl`,
+        { status: response.status, endpoint },
+      );
+    }
+    return { status: response.status, text };
+  }
+}
+
+function describeFetchError(error: unknown): string {
+  if (error instanceof DOMException && error.name === "TimeoutError") {
+    return "timed out";
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return `Deno permission missing (${error.message}); allow the API ` +
+      `host with --allow-net`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Reads a body as text, failing once it passes `maxBytes`. */
+async function readLimited(
+  response: Response,
+  maxBytes: number,
+): Promise<string> {
+  if (response.body === null) return "";
+  const declared = Number(response.headers.get("content-length") ?? "NaN");
+  if (declared > maxBytes) {
+    await response.body.cancel();
+    throw new RangeError(
+      `body of ${declared} bytes is larger than the limit of ${maxBytes}`,
+    );
+  }
+  const decoder = new TextDecoder();
+  let text = "";
+  let size = 0;
+  const reader = response.body.getReader();
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw new RangeError(
+        `body is larger than the limit of ${maxBytes} bytes`,
+      );
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
+}

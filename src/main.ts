@@ -1,0 +1,71 @@
+/**
+ * Command-line entry point of iam-orchestrator.
+ *
+ * @module
+ */
+import { type CommandIo, processIo } from "./cli/command_io.ts";
+import { runDevCommand } from "./cli/dev_command.ts";
+import { runRunCommand } from "./cli/run_command.ts";
+import { runServeCommand } from "./reference_api/serve_command.ts";
+import { runCronCommand } from "./scheduling/cron_command.ts";
+import { VERSION } from "./version.ts";
+
+type Command = (args: string[], io: CommandIo) => Promise<number> | number;
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  run: {
+    run: runRunCommand,
+    summary: "Poll the IAM API and run its jobs (the default command)",
+  },
+  dev: {
+    run: runDevCommand,
+    summary: "Run the example jobs against a built-in IAM API on loopback",
+  },
+  cron: {
+    run: runCronCommand,
+    summary: "Print the next fire times of a cron expression",
+  },
+  "reference-api": {
+    run: runServeCommand,
+    summary: "Serve the reference IAM API on loopback",
+  },
+};
+
+const HELP = [
+  `iam-orchestrator ${VERSION}`,
+  "",
+  "Usage: iam-orchestrator [COMMAND] [options]",
+  "",
+  "Commands:",
+  ...Object.entries(COMMANDS).map(([name, { summary }]) =>
+    `  ${name.padEnd(15)} ${summary}`
+  ),
+  "",
+  "Run `iam-orchestrator COMMAND --help` for a command's options.",
+].join("\n");
+
+/** Runs the command named by `args` and returns its exit code. */
+export async function main(args: string[], io: CommandIo): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === "--help" || first === "-h" || first === "help") {
+    io.stdout(HELP);
+    return 0;
+  }
+  if (first === "--version") {
+    io.stdout(VERSION);
+    return 0;
+  }
+  if (first === undefined || first.startsWith("-")) {
+    return await runRunCommand(args, io);
+  }
+  const command = COMMANDS[first];
+  if (command === undefined) {
+    io.stderr(`Unknown command "${first}"\n\n${HELP}`);
+    return 2;
+  }
+  return await command.run(rest, io);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args, processIo));
+}

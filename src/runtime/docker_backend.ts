@@ -1,0 +1,361 @@
+/**
+ * The local Docker engine as an execution backend, through dockerode.
+ *
+ * @module
+ */
+// @ts-types="@types/dockerode"
+import Docker from "dockerode";
+import type { DockerEndpoint } from "../config/docker_endpoint.ts";
+import type { PullPolicy } from "../config/settings.ts";
+import {
+  type ExecutionBackend,
+  type ExitResult,
+  ImageError,
+  type PullProgress,
+  type RegistryAuth,
+  type RunHandle,
+  type RunSpec,
+} from "./execution_backend.ts";
+import {
+  formatImageReference,
+  type ImageReference,
+} from "./image_reference.ts";
+
+/** The engine could not be reached or refused a call. */
+export class EngineError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = "EngineError";
+  }
+}
+
+interface DockerApiError {
+  statusCode?: number;
+  message?: string;
+  json?: { message?: string };
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as DockerApiError | null)?.statusCode;
+}
+
+function messageOf(error: unknown): string {
+  const api = error as DockerApiError | null;
+  return api?.json?.message ?? api?.message ?? String(error);
+}
+
+function readTlsFile(directory: string, name: string): string {
+  const path = `${directory}/${name}`;
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new EngineError(
+      `Cannot read Docker TLS file ${path}: ${(error as Error).message}; ` +
+        `check DOCKER_CERT_PATH`,
+      { cause: error },
+    );
+  }
+}
+
+/** Builds dockerode's connection options for an engine address. */
+export function dockerodeOptions(
+  endpoint: DockerEndpoint,
+): Docker.DockerOptions {
+  switch (endpoint.kind) {
+    case "unix":
+      return { socketPath: endpoint.socketPath };
+    case "npipe":
+      return { socketPath: endpoint.pipePath };
+    case "tcp": {
+      if (endpoint.tls === null) {
+        return { host: endpoint.host, port: endpoint.port, protocol: "http" };
+      }
+      const { certPath, verify } = endpoint.tls;
+      return {
+        host: endpoint.host,
+        port: endpoint.port,
+        protocol: "https",
+        ca: verify ? readTlsFile(certPath, "ca.pem") : undefined,
+        cert: readTlsFile(certPath, "cert.pem"),
+        key: readTlsFile(certPath, "key.pem"),
+      };
+    }
+  }
+}
+
+/**
+ * Explains a failure to reach the engine, naming the Deno flag when the
+ * process lacks the permission for the socket.
+ */
+export function describeEngineFailure(
+  endpoint: DockerEndpoint,
+  error: unknown,
+): string {
+  const text = messageOf(error);
+  if (error instanceof Deno.errors.NotCapable || /NotCapable/.test(text)) {
+    const path = endpoint.kind === "unix" ? endpoint.socketPath : endpoint.text;
+    return `Docker endpoint ${endpoint.text} is not allowed: Deno needs ` +
+      `--allow-net=unix:${path} --allow-read=${path} --allow-write=${path} ` +
+      `(${text})`;
+  }
+  if (/ENOENT|No such file/.test(text)) {
+    return `Docker endpoint ${endpoint.text} does not exist: is the Docker ` +
+      `engine running? (${text})`;
+  }
+  if (/EACCES|permission denied/i.test(text)) {
+    return `Docker endpoint ${endpoint.text} refused access: the user needs ` +
+      `to be in the docker group or root (${text})`;
+  }
+  return `Docker endpoint ${endpoint.text} did not answer: ${text}`;
+}
+
+/** Runs job containers on one Docker engine. */
+export class DockerBackend implements ExecutionBackend {
+  readonly #docker: Docker;
+  readonly #endpoint: DockerEndpoint;
+
+  constructor(endpoint: DockerEndpoint) {
+    this.#endpoint = endpoint;
+    this.#docker = new Docker(dockerodeOptions(endpoint));
+  }
+
+  /** The dockerode client, for the parts of the daemon that list or adopt containers. */
+  get client(): Docker {
+    return this.#docker;
+  }
+
+  async describe(): Promise<
+    { name: string; version: string; apiVersion: string }
+  > {
+    try {
+      const version = await this.#docker.version();
+      return {
+        name: "Docker",
+        version: version.Version,
+        apiVersion: version.ApiVersion,
+      };
+    } catch (error) {
+      throw new EngineError(describeEngineFailure(this.#endpoint, error), {
+        cause: error,
+      });
+    }
+  }
+
+  async #imagePresent(reference: string): Promise<boolean> {
+    try {
+      await this.#docker.getImage(reference).inspect();
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw new EngineError(
+        `Inspecting image ${reference} failed: ${messageOf(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async ensureImage(
+    image: ImageReference,
+    options: {
+      policy: PullPolicy;
+      auth: RegistryAuth | null;
+      onProgress?: PullProgress;
+    },
+  ): Promise<void> {
+    const reference = formatImageReference(image);
+    if (options.policy !== "Always" && await this.#imagePresent(reference)) {
+      return;
+    }
+    if (options.policy === "Never") {
+      throw new ImageError(
+        `Image ${reference} is not on the engine and PullPolicy is Never; ` +
+          `load it first or set ContainerSettings:PullPolicy to IfNotPresent`,
+      );
+    }
+    await this.#pull(reference, options.auth, options.onProgress);
+  }
+
+  async #pull(
+    reference: string,
+    auth: RegistryAuth | null,
+    onProgress: PullProgress | undefined,
+  ): Promise<void> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.#docker.pull(
+        reference,
+        auth === null ? {} : { authconfig: auth },
+      );
+    } catch (error) {
+      throw pullError(reference, messageOf(error), error);
+    }
+    await new Promise<void>((resolve, reject) => {
+      let failure: string | null = null;
+      this.#docker.modem.followProgress(
+        stream,
+        (error: Error | null) => {
+          if (error !== null) {
+            reject(pullError(reference, messageOf(error), error));
+          } else if (failure !== null) {
+            reject(pullError(reference, failure));
+          } else {
+            resolve();
+          }
+        },
+        (event: { status?: string; id?: string; error?: string }) => {
+          // An error can arrive inside a stream that ends normally.
+          if (event.error !== undefined) {
+            failure ??= event.error;
+            return;
+          }
+          if (event.status !== undefined) {
+            onProgress?.(
+              event.id === undefined
+                ? event.status
+                : `${event.id}: ${event.status}`,
+            );
+          }
+        },
+      );
+    });
+  }
+
+  async start(spec: RunSpec): Promise<RunHandle> {
+    const binds = (spec.readOnlyMounts ?? []).map((mount) =>
+      `${mount.hostPath}:${mount.containerPath}:ro`
+    );
+    let container: Docker.Container;
+    try {
+      container = await this.#docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        Env: spec.env,
+        Labels: spec.labels,
+        Tty: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        HostConfig: {
+          // Output is read to its end before the container is removed.
+          AutoRemove: false,
+          Binds: binds.length > 0 ? binds : undefined,
+        },
+      });
+    } catch (error) {
+      throw new EngineError(
+        `Creating container for image ${spec.image} failed: ${
+          messageOf(error)
+        }`,
+        { cause: error },
+      );
+    }
+    const handle = new DockerRun(container);
+    try {
+      await container.start();
+    } catch (error) {
+      await handle.remove();
+      throw new EngineError(
+        `Starting container ${container.id.slice(0, 12)} failed: ${
+          messageOf(error)
+        }`,
+        { cause: error },
+      );
+    }
+    return handle;
+  }
+
+  /** Returns a handle for a container that already exists. */
+  attach(containerId: string): RunHandle {
+    return new DockerRun(this.#docker.getContainer(containerId));
+  }
+}
+
+function pullError(
+  reference: string,
+  detail: string,
+  cause?: unknown,
+): ImageError {
+  const authenticationFailed =
+    /unauthorized|authentication required|no basic auth credentials|denied/i
+      .test(detail);
+  return new ImageError(`Pulling image ${reference} failed: ${detail}`, {
+    authenticationFailed,
+    cause,
+  });
+}
+
+class DockerRun implements RunHandle {
+  readonly #container: Docker.Container;
+  #stream: NodeJS.ReadableStream | null = null;
+
+  constructor(container: Docker.Container) {
+    this.#container = container;
+  }
+
+  get id(): string {
+    return this.#container.id;
+  }
+
+  async *output(): AsyncIterable<Uint8Array> {
+    const stream = await this.#container.logs({
+      follow: true,
+      stdout: true,
+      stderr: true,
+    }) as unknown as NodeJS.ReadableStream;
+    this.#stream = stream;
+    try {
+      for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+        yield chunk;
+      }
+    } catch (error) {
+      // A stream closed by closeOutput ends with an abort; that is its end.
+      if (this.#stream !== null) throw error;
+    } finally {
+      this.#stream = null;
+    }
+  }
+
+  closeOutput(): void {
+    const stream = this.#stream as { destroy?: () => void } | null;
+    this.#stream = null;
+    stream?.destroy?.();
+  }
+
+  async wait(): Promise<ExitResult> {
+    const result = await this.#container.wait() as {
+      StatusCode: number;
+      Error?: { Message?: string } | null;
+    };
+    let oomKilled = false;
+    try {
+      const state = (await this.#container.inspect()).State;
+      oomKilled = state.OOMKilled;
+    } catch {
+      // The exit code is known; only the OOM flag is lost.
+    }
+    return {
+      exitCode: result.StatusCode,
+      oomKilled,
+      error: result.Error?.Message || null,
+    };
+  }
+
+  async stop(graceSeconds: number): Promise<void> {
+    try {
+      await this.#container.stop({ t: graceSeconds });
+    } catch (error) {
+      // 304: already stopped; 404: already gone.
+      const status = statusOf(error);
+      if (status !== 304 && status !== 404) throw error;
+    }
+  }
+
+  async remove(): Promise<void> {
+    try {
+      await this.#container.remove({ force: true, v: true });
+    } catch (error) {
+      const status = statusOf(error);
+      // 404: gone; 409: removal already in progress.
+      if (status !== 404 && status !== 409) throw error;
+    }
+  }
+}
