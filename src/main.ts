@@ -26,7 +26,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     summary: "Print the next fire times of a cron expression",
   },
   "reference-api": {
-    run: runServeCommand,
+    run: (args, io) =>
+      runServeCommand(args, { print: io.stdout, printError: io.stderr }),
     summary: "Serve the reference IAM API on loopback",
   },
 };
