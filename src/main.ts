@@ -4,30 +4,37 @@
  * @module
  */
 import { type CommandIo, processIo } from "./cli/command_io.ts";
-import { runDevCommand } from "./cli/dev_command.ts";
-import { runRunCommand } from "./cli/run_command.ts";
-import { runServeCommand } from "./reference_api/serve_command.ts";
-import { runCronCommand } from "./scheduling/cron_command.ts";
 import { VERSION } from "./version.ts";
 
 type Command = (args: string[], io: CommandIo) => Promise<number> | number;
 
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
+// Commands load on demand, so `cron --help` does not load the Docker client
+// and needs no permission that only the daemon uses.
+const COMMANDS: Record<
+  string,
+  { load: () => Promise<Command>; summary: string }
+> = {
   run: {
-    run: runRunCommand,
+    load: async () => (await import("./cli/run_command.ts")).runRunCommand,
     summary: "Poll the IAM API and run its jobs (the default command)",
   },
   dev: {
-    run: runDevCommand,
+    load: async () => (await import("./cli/dev_command.ts")).runDevCommand,
     summary: "Run the example jobs against a built-in IAM API on loopback",
   },
   cron: {
-    run: runCronCommand,
+    load: async () =>
+      (await import("./scheduling/cron_command.ts")).runCronCommand,
     summary: "Print the next fire times of a cron expression",
   },
   "reference-api": {
-    run: (args, io) =>
-      runServeCommand(args, { print: io.stdout, printError: io.stderr }),
+    load: async () => {
+      const { runServeCommand } = await import(
+        "./reference_api/serve_command.ts"
+      );
+      return (args, io) =>
+        runServeCommand(args, { print: io.stdout, printError: io.stderr });
+    },
     summary: "Serve the reference IAM API on loopback",
   },
 };
@@ -57,14 +64,14 @@ export async function main(args: string[], io: CommandIo): Promise<number> {
     return 0;
   }
   if (first === undefined || first.startsWith("-")) {
-    return await runRunCommand(args, io);
+    return await (await COMMANDS.run.load())(args, io);
   }
   const command = COMMANDS[first];
   if (command === undefined) {
     io.stderr(`Unknown command "${first}"\n\n${HELP}`);
     return 2;
   }
-  return await command.run(rest, io);
+  return await (await command.load())(rest, io);
 }
 
 if (import.meta.main) {
