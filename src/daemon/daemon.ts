@@ -1,26 +1,41 @@
 /**
- * The daemon: boot (engine check, heartbeat), the poll loop that hands
- * pending jobs to the runner within the concurrency limit, and shutdown.
+ * The daemon: boot (engine check, recovery of containers left by an earlier
+ * process, schedules), the poll loop that hands pending jobs to the runner
+ * within the concurrency limit, and shutdown.
  *
  * @module
  */
 import type { Logger } from "@logtape/logtape";
 import type { Settings } from "../config/settings.ts";
-import type { JobRunner, JobRunResult } from "../execution/job_runner.ts";
+import { LABELS } from "../execution/job_labels.ts";
+import type {
+  JobRunner,
+  JobRunResult,
+  RunJobOptions,
+} from "../execution/job_runner.ts";
 import { ApiError, type IamApiClient } from "../iam_api/iam_api_client.ts";
-import type { Job } from "../iam_api/job.ts";
+import { type Job, parseJob } from "../iam_api/job.ts";
 import { backoffDelay, sleep } from "../iam_api/retry.ts";
 import type { ExecutionBackend } from "../runtime/execution_backend.ts";
+import type { StateStore } from "../state/state_store.ts";
 import { BoundedSet } from "./bounded_set.ts";
 
-/** The record of jobs this orchestrator finished, kept across restarts. */
-export interface FinishedJobs {
-  finishedJob(jobId: string): { status: string; finishedAt: Date } | null;
-  recordFinished(
-    jobId: string,
-    record: { status: "Completed" | "Failed"; finishedAt: Date },
-  ): void;
-  forgetFinished(jobId: string): void;
+/** The parts of the state store the daemon reads and updates. */
+export type DaemonStore = Pick<
+  StateStore,
+  | "finishedJob"
+  | "forgetFinished"
+  | "runningJobs"
+  | "removeRunning"
+  | "logProgress"
+  | "recordFinished"
+>;
+
+/** The scheduler's side that the daemon calls. */
+export interface ScheduleRegistry {
+  register(job: Job): Promise<unknown>;
+  restore(): Promise<void>;
+  stop(): void;
 }
 
 export interface DaemonOptions {
@@ -28,34 +43,44 @@ export interface DaemonOptions {
   api: IamApiClient;
   backend: ExecutionBackend;
   runner: JobRunner;
-  finishedJobs: FinishedJobs;
+  store: DaemonStore;
   orchestratorId: string;
   version: string;
   logger: Logger;
-  /**
-   * Takes a Scheduled job from the pending list when the orchestrator keeps
-   * the schedule; returns false to run it now as a one-off occurrence.
-   */
-  takeScheduledJob?: (job: Job) => boolean;
+  /** Keeps cron schedules when the orchestrator fires them; absent in Server mode. */
+  scheduler?: ScheduleRegistry;
   /** Called after each job run, for metrics and tests. */
   onJobFinished?: (job: Job, result: JobRunResult) => void;
   /** Called after each poll with its outcome, for readiness. */
-  onPoll?: (succeeded: boolean) => void;
+  onPoll?: (succeeded: boolean, error?: string) => void;
+  /** Called after each engine check with its outcome, for readiness. */
+  onEngineCheck?: (succeeded: boolean, error?: string) => void;
 }
 
 /** Longest wait between polls while the API keeps failing, in milliseconds. */
 const MAX_POLL_BACKOFF_MS = 60_000;
 /** Longest wait between engine checks at startup, in milliseconds. */
 const MAX_ENGINE_BACKOFF_MS = 30_000;
+/** Fires kept waiting for a free slot; older ones are dropped past this. */
+const MAX_WAITING_FIRES = 1000;
+
+interface ActiveRun {
+  job: Job;
+  done: Promise<void>;
+}
 
 /** Polls the IAM API and runs its jobs until stopped. */
 export class Daemon {
   readonly #options: DaemonOptions;
   readonly #logger: Logger;
-  readonly #running = new Map<string, Promise<void>>();
+  readonly #runs = new Map<number, ActiveRun>();
+  readonly #waitingFires: Array<{ job: Job; fireTime: Date }> = [];
   readonly #reportedMalformed = new BoundedSet<string>(1000);
-  #stopController = new AbortController();
+  readonly #stopController = new AbortController();
+  readonly #stopRuns = new AbortController();
+  readonly #detachRuns = new AbortController();
   #wakeController = new AbortController();
+  #nextRunKey = 0;
   #heartbeatSupported = true;
   #pollFailures = 0;
   #backlog = false;
@@ -65,9 +90,9 @@ export class Daemon {
     this.#logger = options.logger;
   }
 
-  /** Jobs running now. */
+  /** Ids of the jobs running now. */
   get runningJobIds(): string[] {
-    return [...this.#running.keys()];
+    return [...this.#runs.values()].map((run) => run.job.id);
   }
 
   /** True once `stop` was called. */
@@ -76,11 +101,15 @@ export class Daemon {
   }
 
   /**
-   * Waits for the engine, then polls until `stop` is called. Resolves when
-   * polling has ended; running jobs may still be going (see `drain`).
+   * Waits for the engine, takes over the containers of an earlier process,
+   * restores schedules, then polls until `stop` is called. Resolves when
+   * polling has ended; running jobs may still be going (see `shutdown`).
    */
   async run(): Promise<void> {
     if (!await this.#waitForEngine()) return;
+    await this.#recover();
+    if (this.stopping) return;
+    await this.#options.scheduler?.restore();
     while (!this.stopping) {
       const delayMs = await this.#cycle();
       this.#wakeController = new AbortController();
@@ -92,26 +121,39 @@ export class Daemon {
     }
   }
 
-  /** Ends polling; jobs already running go on. */
+  /** Ends polling and scheduling; jobs already running go on. */
   stop(): void {
     this.#stopController.abort();
+    this.#options.scheduler?.stop();
   }
 
   /**
-   * Waits for running jobs to finish, for at most `timeoutMs`.
+   * Stops polling, lets running jobs finish for up to `graceMs`, then
+   * detaches from or stops the containers still running, as
+   * `OrchestratorSettings:OnShutdown` says.
    *
-   * @returns the ids of jobs still running at the deadline
+   * @returns the ids of the jobs that were still running at the deadline
    */
-  async drain(timeoutMs: number): Promise<string[]> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled(this.#running.values()),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    return this.runningJobIds;
+  async shutdown(graceMs: number): Promise<string[]> {
+    this.stop();
+    await this.#settled(graceMs);
+    const left = this.runningJobIds;
+    if (left.length === 0) return left;
+    if (this.#options.settings.orchestrator.onShutdown === "Stop") {
+      this.#logger.warn(
+        "Stopping {count} containers still running after the grace period: {jobIds}",
+        { count: left.length, jobIds: left.join(", ") },
+      );
+      this.#stopRuns.abort();
+    } else {
+      this.#logger.warn(
+        "Leaving {count} containers running for the next start to resume: {jobIds}",
+        { count: left.length, jobIds: left.join(", ") },
+      );
+      this.#detachRuns.abort();
+    }
+    await this.#settled(Number.POSITIVE_INFINITY);
+    return left;
   }
 
   /** Polls at once instead of at the end of the current interval. */
@@ -119,23 +161,57 @@ export class Daemon {
     this.#wakeController.abort();
   }
 
-  /** Starts a job outside the poll loop, as the scheduler does at a fire time. */
-  dispatch(job: Job, fireTime?: Date): boolean {
-    if (this.#running.has(job.id)) return false;
-    this.#start(job, fireTime);
-    return true;
+  /**
+   * Starts a scheduled fire of a job, or keeps it until a slot is free, so
+   * fires respect `MaxConcurrentJobs` too.
+   */
+  dispatch(job: Job, fireTime: Date): void {
+    if (this.stopping) return;
+    if (this.#freeSlots() > 0) {
+      this.#start(job, { fireTime });
+      return;
+    }
+    if (this.#waitingFires.length >= MAX_WAITING_FIRES) {
+      const dropped = this.#waitingFires.shift()!;
+      this.#logger.warn(
+        "Too many fires wait for a free slot; dropping the fire of job {jobId} at {fireTime}",
+        { jobId: dropped.job.id, fireTime: dropped.fireTime.toISOString() },
+      );
+    }
+    this.#waitingFires.push({ job, fireTime });
   }
 
   /** True while a run of the job is going on here. */
   isRunning(jobId: string): boolean {
-    return this.#running.has(jobId);
+    for (const run of this.#runs.values()) {
+      if (run.job.id === jobId) return true;
+    }
+    return false;
+  }
+
+  #freeSlots(): number {
+    return this.#options.settings.container.maxConcurrentJobs -
+      this.#runs.size;
+  }
+
+  async #settled(timeoutMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const runs = [...this.#runs.values()].map((run) => run.done);
+    await Promise.race([
+      Promise.allSettled(runs),
+      new Promise((resolve) => {
+        if (Number.isFinite(timeoutMs)) timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   async #waitForEngine(): Promise<boolean> {
-    const { backend } = this.#options;
+    const { backend, onEngineCheck } = this.#options;
     for (let attempt = 0; !this.stopping; attempt++) {
       try {
         const engine = await backend.describe();
+        onEngineCheck?.(true);
         this.#logger.info(
           "Engine {engine} {engineVersion} (API {apiVersion}) answers",
           {
@@ -146,6 +222,8 @@ export class Daemon {
         );
         return true;
       } catch (error) {
+        const message = (error as Error).message;
+        onEngineCheck?.(false, message);
         const delay = backoffDelay(attempt, {
           baseMs: 1000,
           capMs: MAX_ENGINE_BACKOFF_MS,
@@ -153,10 +231,7 @@ export class Daemon {
         if (attempt === 0 || attempt % 10 === 0) {
           this.#logger.warn(
             "{error}; not polling for jobs until it answers, next try in {seconds} s",
-            {
-              error: (error as Error).message,
-              seconds: Math.ceil(delay / 1000),
-            },
+            { error: message, seconds: Math.ceil(delay / 1000) },
           );
         }
         await sleep(delay, this.#stopController.signal);
@@ -165,12 +240,104 @@ export class Daemon {
     return false;
   }
 
+  /**
+   * Takes over what an earlier process left: containers still running or
+   * exited while no daemon watched them, and jobs marked running whose
+   * container never started. No job is started a second time.
+   */
+  async #recover(): Promise<void> {
+    const { backend, store, orchestratorId, runner } = this.#options;
+    const runs = await backend.listRuns({
+      [LABELS.orchestratorId]: orchestratorId,
+    });
+    const records = new Map(
+      store.runningJobs().map((record) => [record.jobId, record]),
+    );
+    for (const run of runs) {
+      const jobId = run.labels[LABELS.jobId];
+      if (jobId === undefined) continue;
+      const record = records.get(jobId);
+      records.delete(jobId);
+      if (store.finishedJob(jobId) !== null) {
+        // Its result was recorded; only the container was left behind.
+        await backend.attach(run.id).remove();
+        store.removeRunning(jobId);
+        continue;
+      }
+      const job = await this.#recoveredJob(jobId, record?.jobJson, run.labels);
+      const progress = store.logProgress(jobId);
+      this.#logger.info(
+        "Resuming job {jobId} in container {containerId} ({state}) left by an earlier start",
+        {
+          jobId,
+          jobName: job.name,
+          customer: job.customer,
+          containerId: run.id.slice(0, 12),
+          state: run.running ? "running" : "exited",
+        },
+      );
+      this.#track(job, (signals) =>
+        runner.adopt(job, {
+          containerId: run.id,
+          delivered: {
+            stdout: progress?.stdoutBytes ?? 0,
+            stderr: progress?.stderrBytes ?? 0,
+          },
+        }, signals));
+    }
+    for (const record of records.values()) {
+      const job = await this.#recoveredJob(record.jobId, record.jobJson, {});
+      const reason = "The orchestrator restarted before the job's container " +
+        "ran, and the container does not exist; the job did not run";
+      this.#logger.warn("Job {jobId} fails: {reason}", {
+        jobId: job.id,
+        reason,
+      });
+      this.#track(job, () => runner.abandon(job, reason));
+    }
+  }
+
+  async #recoveredJob(
+    jobId: string,
+    jobJson: string | undefined,
+    labels: Record<string, string>,
+  ): Promise<Job> {
+    if (jobJson !== undefined) {
+      try {
+        const result = parseJob(JSON.parse(jobJson));
+        if (result.ok) return result.job;
+      } catch {
+        // Fall back to the API below.
+      }
+    }
+    try {
+      const job = await this.#options.api.getJob(jobId);
+      if (job !== null) return job;
+    } catch (error) {
+      this.#logger.warn("Fetching job {jobId} for recovery failed: {error}", {
+        jobId,
+        error: (error as Error).message,
+      });
+    }
+    const fallback = parseJob({
+      id: jobId,
+      name: labels[LABELS.jobName] ?? "",
+      customer: labels[LABELS.customer] ?? "",
+      containerImage: "unknown",
+      jobType: "OneOff",
+      status: "Running",
+    });
+    if (!fallback.ok) throw new TypeError(fallback.reason);
+    return fallback.job;
+  }
+
   /** Runs one poll cycle and returns the wait before the next, in ms. */
   async #cycle(): Promise<number> {
     const { settings } = this.#options;
     const intervalMs = settings.api.pollingIntervalSeconds * 1000;
     await this.#sendHeartbeat();
-    const free = settings.container.maxConcurrentJobs - this.#running.size;
+    this.#startWaitingFires();
+    const free = this.#freeSlots();
     if (free <= 0) {
       // A finishing job wakes the loop, so no poll is wasted while full.
       this.#backlog = true;
@@ -181,22 +348,20 @@ export class Daemon {
       if (this.#pollFailures > 0) {
         this.#logger.info(
           "Polling the IAM API works again after {failures} failures",
-          {
-            failures: this.#pollFailures,
-          },
+          { failures: this.#pollFailures },
         );
       }
       this.#pollFailures = 0;
       this.#options.onPoll?.(true);
       return intervalMs;
     } catch (error) {
+      const message = (error as Error).message;
       this.#pollFailures++;
-      this.#options.onPoll?.(false);
-      const delay = intervalMs +
-        backoffDelay(this.#pollFailures - 1, {
-          baseMs: intervalMs,
-          capMs: MAX_POLL_BACKOFF_MS,
-        });
+      this.#options.onPoll?.(false, message);
+      const delay = intervalMs + backoffDelay(this.#pollFailures - 1, {
+        baseMs: intervalMs,
+        capMs: MAX_POLL_BACKOFF_MS,
+      });
       // One line on the first failure, then one every tenth, not one a poll.
       if (this.#pollFailures === 1 || this.#pollFailures % 10 === 0) {
         this.#logger.warn(
@@ -204,7 +369,7 @@ export class Daemon {
           {
             failures: this.#pollFailures,
             seconds: Math.ceil(delay / 1000),
-            error: (error as Error).message,
+            error: message,
           },
         );
       }
@@ -238,7 +403,7 @@ export class Daemon {
   }
 
   async #poll(free: number): Promise<void> {
-    const { api, settings, orchestratorId } = this.#options;
+    const { api, settings, orchestratorId, scheduler } = this.#options;
     const pending = await api.getPendingJobs(
       settings.customer.customerName,
       orchestratorId,
@@ -250,11 +415,10 @@ export class Daemon {
     this.#backlog = false;
     for (const job of pending.jobs) {
       if (this.stopping) return;
-      if (this.#running.has(job.id)) continue;
+      if (this.isRunning(job.id)) continue;
       if (job.status !== "Pending" && job.status !== "Scheduled") continue;
-      if (
-        job.jobType === "Scheduled" && this.#options.takeScheduledJob?.(job)
-      ) {
+      if (job.jobType === "Scheduled" && scheduler !== undefined) {
+        await scheduler.register(job);
         continue;
       }
       if (!await this.#isNewRun(job)) continue;
@@ -263,7 +427,7 @@ export class Daemon {
         break;
       }
       slots--;
-      this.#start(job);
+      this.#start(job, {});
     }
   }
 
@@ -272,8 +436,8 @@ export class Daemon {
    * finished: only a server that confirms Pending gets a second run.
    */
   async #isNewRun(job: Job): Promise<boolean> {
-    const { finishedJobs, api } = this.#options;
-    if (finishedJobs.finishedJob(job.id) === null) return true;
+    const { store, api } = this.#options;
+    if (store.finishedJob(job.id) === null) return true;
     let current: Job | null;
     try {
       current = await api.getJob(job.id);
@@ -287,13 +451,9 @@ export class Daemon {
     if (current === null || current.status !== "Pending") return false;
     this.#logger.info(
       "Job {jobId} is pending again on the server; running it again",
-      {
-        jobId: job.id,
-        jobName: job.name,
-        customer: job.customer,
-      },
+      { jobId: job.id, jobName: job.name, customer: job.customer },
     );
-    finishedJobs.forgetFinished(job.id);
+    store.forgetFinished(job.id);
     return true;
   }
 
@@ -331,16 +491,32 @@ export class Daemon {
     }
   }
 
-  #start(job: Job, fireTime?: Date): void {
-    const { runner, finishedJobs, onJobFinished } = this.#options;
-    const run = (async () => {
+  #startWaitingFires(): void {
+    while (this.#waitingFires.length > 0 && this.#freeSlots() > 0) {
+      const { job, fireTime } = this.#waitingFires.shift()!;
+      this.#start(job, { fireTime });
+    }
+  }
+
+  #start(job: Job, options: RunJobOptions): void {
+    const { runner } = this.#options;
+    this.#track(job, (signals) => runner.run(job, { ...options, ...signals }));
+  }
+
+  #track(
+    job: Job,
+    execute: (
+      signals: Pick<RunJobOptions, "stopSignal" | "detachSignal">,
+    ) => Promise<JobRunResult>,
+  ): void {
+    const key = this.#nextRunKey++;
+    const done = (async () => {
       try {
-        const result = await runner.run(job, { fireTime });
-        finishedJobs.recordFinished(job.id, {
-          status: result.status,
-          finishedAt: new Date(),
+        const result = await execute({
+          stopSignal: this.#stopRuns.signal,
+          detachSignal: this.#detachRuns.signal,
         });
-        onJobFinished?.(job, result);
+        this.#options.onJobFinished?.(job, result);
       } catch (error) {
         this.#logger.error(
           "Job {jobId} ended with an unexpected error: {error}",
@@ -352,10 +528,13 @@ export class Daemon {
           },
         );
       } finally {
-        this.#running.delete(job.id);
-        if (this.#backlog) this.wake();
+        this.#runs.delete(key);
+        if (!this.stopping) {
+          this.#startWaitingFires();
+          if (this.#backlog) this.wake();
+        }
       }
     })();
-    this.#running.set(job.id, run);
+    this.#runs.set(key, { job, done });
   }
 }

@@ -5,34 +5,78 @@
  * @module
  */
 import type { Settings } from "../config/settings.ts";
-import { JobRunner, type JobRunResult } from "../execution/job_runner.ts";
+import {
+  JobRunner,
+  type JobRunResult,
+  type RunTracker,
+} from "../execution/job_runner.ts";
 import { IamApiClient } from "../iam_api/iam_api_client.ts";
 import type { Job } from "../iam_api/job.ts";
 import { daemonLogger } from "../logging/setup_logging.ts";
 import { DockerBackend } from "../runtime/docker_backend.ts";
 import type { ExecutionBackend } from "../runtime/execution_backend.ts";
+import { Scheduler } from "../scheduling/scheduler.ts";
 import { StateStore } from "../state/state_store.ts";
-import { ApiReporter } from "./api_reporter.ts";
 import { Daemon } from "./daemon.ts";
+import { DurableReporter } from "./durable_reporter.ts";
 
 export interface StartDaemonOptions {
   version: string;
   /** Replaces the Docker backend, as tests of other backends do. */
   backend?: ExecutionBackend;
   onJobFinished?: (job: Job, result: JobRunResult) => void;
+  /** Backoff of outbox delivery in ms, for tests. */
+  outboxBackoff?: { baseDelayMs: number; maxDelayMs: number };
 }
 
 /** A running daemon. */
 export interface RunningDaemon {
   readonly daemon: Daemon;
   readonly orchestratorId: string;
+  readonly store: StateStore;
   /**
    * Stops polling, lets running jobs finish within the shutdown grace
-   * period, and closes the state store.
+   * period, sends what the outbox holds, and closes the state store.
    */
   shutdown(): Promise<void>;
   /** Resolves when polling has ended. */
   readonly polling: Promise<void>;
+}
+
+/** The job as kept for recovery, without its registry credentials. */
+function recoverableJson(job: Job): string {
+  return JSON.stringify({
+    ...job,
+    registryUsername: null,
+    registryPassword: null,
+  });
+}
+
+/** Records each run in the state store so a restart can take it over. */
+function storeTracker(store: StateStore): RunTracker {
+  return {
+    preparing(job) {
+      store.recordRunning({
+        jobId: job.id,
+        containerId: "",
+        startedAt: new Date(),
+        jobJson: recoverableJson(job),
+      });
+    },
+    started(job, runId) {
+      const record = store.runningJobs().find((r) => r.jobId === job.id);
+      store.recordRunning({
+        jobId: job.id,
+        containerId: runId,
+        startedAt: record?.startedAt ?? new Date(),
+        jobJson: record?.jobJson ?? recoverableJson(job),
+      });
+    },
+    finished(job, status) {
+      store.recordFinished(job.id, { status, finishedAt: new Date() });
+      store.removeRunning(job.id);
+    },
+  };
 }
 
 /** Boots the daemon and starts polling. */
@@ -51,26 +95,53 @@ export async function startDaemon(
     baseUrl: settings.api.baseUrl,
     requestTimeoutMs: settings.api.requestTimeoutSeconds * 1000,
   });
-  const shutdownController = new AbortController();
-  const reporter = new ApiReporter(api, daemonLogger("api"), {
-    signal: shutdownController.signal,
-  });
+  const reporter = new DurableReporter(
+    store,
+    api,
+    daemonLogger("outbox"),
+    options.outboxBackoff,
+  );
   const runner = new JobRunner({
     backend,
     reporter,
     settings,
     orchestratorId,
     logger: daemonLogger("job"),
+    tracker: storeTracker(store),
   });
-  const daemon = new Daemon({
+
+  let daemon: Daemon;
+  const scheduler = settings.schedule.mode === "Orchestrator"
+    ? new Scheduler({
+      fetchJob: (id) => api.getJob(id),
+      dispatch: (job, fireTime) => daemon.dispatch(job, fireTime),
+      isRunning: (jobId) => daemon.isRunning(jobId),
+      failJob: async (jobId, reason) => {
+        await reporter.sendLog({
+          jobId,
+          message: reason,
+          level: "Error",
+          source: "orchestrator",
+        });
+        await reporter.reportStatus(jobId, "Failed");
+      },
+      store,
+      timeZone: settings.schedule.timeZone,
+      overlapPolicy: settings.schedule.overlapPolicy,
+      catchUpWindowSeconds: settings.schedule.catchUpWindowSeconds,
+      logger: daemonLogger("scheduling"),
+    })
+    : undefined;
+  daemon = new Daemon({
     settings,
     api,
     backend,
     runner,
-    finishedJobs: store,
+    store,
     orchestratorId,
     version: options.version,
     logger,
+    scheduler,
     onJobFinished: options.onJobFinished,
   });
 
@@ -78,7 +149,7 @@ export async function startDaemon(
     "iam-orchestrator {version} starting: orchestrator {orchestratorId}, " +
       "customer {customer}, API {apiUrl}, engine {engineEndpoint}, " +
       "polling every {pollingIntervalSeconds} s, " +
-      "up to {maxConcurrentJobs} jobs at once",
+      "up to {maxConcurrentJobs} jobs at once, schedules fired by {scheduleMode}",
     {
       version: options.version,
       orchestratorId,
@@ -87,9 +158,13 @@ export async function startDaemon(
       engineEndpoint: settings.container.dockerEndpoint.text,
       pollingIntervalSeconds: settings.api.pollingIntervalSeconds,
       maxConcurrentJobs: settings.container.maxConcurrentJobs,
+      scheduleMode: settings.schedule.mode === "Orchestrator"
+        ? "the orchestrator"
+        : "the server",
     },
   );
 
+  reporter.start();
   const polling = daemon.run();
   let shutdownPromise: Promise<void> | null = null;
   const shutdown = () => {
@@ -97,18 +172,20 @@ export async function startDaemon(
       daemon.stop();
       await polling;
       const graceMs = settings.orchestrator.shutdownGraceSeconds * 1000;
-      const left = await daemon.drain(graceMs);
-      if (left.length > 0) {
+      await daemon.shutdown(graceMs);
+      // What the API has not accepted stays in the store for the next start.
+      const flushed = await reporter.flush(Math.max(graceMs, 1000));
+      if (!flushed) {
         logger.warn(
-          "Shutting down with {count} jobs still running: {jobIds}",
-          { count: left.length, jobIds: left.join(", ") },
+          "{count} log entries and status changes wait in the outbox for the next start",
+          { count: reporter.depth },
         );
       }
-      shutdownController.abort();
+      await reporter.stop();
       store.close();
       logger.info("iam-orchestrator stopped");
     })();
     return shutdownPromise;
   };
-  return { daemon, orchestratorId, shutdown, polling };
+  return { daemon, orchestratorId, store, shutdown, polling };
 }

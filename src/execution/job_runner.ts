@@ -1,15 +1,21 @@
 /**
  * Runs one job from start to final status: Running, pull, create, start,
  * stream output, wait with the timeout, read output to its end, Completed
- * or Failed, remove.
+ * or Failed, remove. Also takes over a container that an earlier process
+ * of the daemon started.
  *
  * @module
  */
 import type { Logger } from "@logtape/logtape";
 import type { Settings } from "../config/settings.ts";
 import type { Job, JobStatus, LogEntry, LogLevel } from "../iam_api/job.ts";
+import { backoffDelay, sleep } from "../iam_api/retry.ts";
+import { LogShipper } from "../log_shipping/log_shipper.ts";
+import { createOutputPipeline } from "../log_shipping/output_pipeline.ts";
+import { jobSecrets, SecretMasker } from "../log_shipping/secret_masker.ts";
 import {
   type ExecutionBackend,
+  type ExitResult,
   ImageError,
   type RegistryAuth,
   type RunHandle,
@@ -20,23 +26,32 @@ import {
   parseImageReference,
   withRegistry,
 } from "../runtime/image_reference.ts";
-import { LogShipper } from "../log_shipping/log_shipper.ts";
-import { createOutputPipeline } from "../log_shipping/output_pipeline.ts";
-import { jobSecrets, SecretMasker } from "../log_shipping/secret_masker.ts";
 import { buildJobEnvironment } from "./job_environment.ts";
 import { jobLabels } from "./job_labels.ts";
+import { type LineCounts, LineSkipper } from "./line_skipper.ts";
 
 /** The calls a job run makes to the IAM API. */
 export interface JobReporter {
-  /** Sets the job's status; retried by the implementation as needed. */
+  /** Sets the job's status; the implementation retries as needed. */
   reportStatus(jobId: string, status: JobStatus): Promise<void>;
   /** Sends one log entry; throws when the API did not accept it. */
   sendLog(entry: LogEntry): Promise<void>;
 }
 
+/** Hooks that record a run's progress, so a restart can take it over. */
+export interface RunTracker {
+  /** Called before anything is started for the job. */
+  preparing(job: Job): void;
+  /** Called once the job's container runs. */
+  started(job: Job, runId: string): void;
+  /** Called after the final status was handed to the reporter. */
+  finished(job: Job, status: "Completed" | "Failed"): void;
+}
+
 /** How a run ended. */
 export interface JobRunResult {
-  status: "Completed" | "Failed";
+  /** `Detached`: the daemon stopped following a container that still runs. */
+  status: "Completed" | "Failed" | "Detached";
   exitCode: number | null;
   /** Why the job failed, or null. */
   reason: string | null;
@@ -49,6 +64,7 @@ export interface JobRunnerOptions {
   settings: Settings;
   orchestratorId: string;
   logger: Logger;
+  tracker?: RunTracker;
   /** Secrets of the daemon itself, such as the API password, masked too. */
   daemonSecrets?: string[];
 }
@@ -56,16 +72,42 @@ export interface JobRunnerOptions {
 export interface RunJobOptions {
   /** The scheduled fire time this run belongs to. */
   fireTime?: Date;
-  /** Aborted when the daemon stops the job early (shutdown in Stop mode). */
-  signal?: AbortSignal;
+  /** Aborted to stop the container and fail the job (shutdown, Stop mode). */
+  stopSignal?: AbortSignal;
+  /**
+   * Aborted to stop following the container and leave it running for the
+   * next start of the daemon (shutdown, Detach mode).
+   */
+  detachSignal?: AbortSignal;
+}
+
+/** A container of an earlier daemon process, to be followed to its end. */
+export interface Adoption {
+  containerId: string;
+  /** Output lines already delivered, which are not sent again. */
+  delivered: LineCounts;
 }
 
 /** Time allowed for the output stream to end by itself after the exit. */
 const OUTPUT_DRAIN_MS = 5_000;
 /** Shortest time between two pull progress messages in the job's log. */
 const PULL_PROGRESS_INTERVAL_MS = 2_000;
+/** Longest wait between checks for an engine that went away, in ms. */
+const ENGINE_RECONNECT_CAP_MS = 10_000;
 
 class JobFailure extends Error {}
+
+type Note = (message: string, level?: LogLevel) => void;
+
+/** One job's run: its shipper, masker and log helpers. */
+interface RunContext {
+  job: Job;
+  shipper: LogShipper;
+  masker: SecretMasker;
+  note: Note;
+  logger: Logger;
+  started: number;
+}
 
 /** Runs jobs in containers; one instance serves every job of the daemon. */
 export class JobRunner {
@@ -77,44 +119,10 @@ export class JobRunner {
 
   /** Runs one job to its final status. Never throws for a job's own failure. */
   async run(job: Job, options: RunJobOptions = {}): Promise<JobRunResult> {
-    const { reporter, settings } = this.#options;
-    const started = performance.now();
-    const logger = this.#options.logger.with({
-      jobId: job.id,
-      jobName: job.name,
-      customer: job.customer,
-    });
-    const masker = new SecretMasker([
-      ...jobSecrets(job, settings.log.secretParameterPatterns),
-      ...(this.#options.daemonSecrets ?? []).map((value) => ({
-        name: "daemon secret",
-        value,
-      })),
-    ]);
-    const shipper = new LogShipper(job.id, {
-      send: (entry: LogEntry) => reporter.sendLog(entry),
-    }, {
-      maxEntryBytes: settings.log.maxEntryBytes,
-      flushIntervalMs: settings.log.flushIntervalMs,
-      maxJobLogBytes: settings.log.maxJobLogBytes,
-      spoolDirectory: settings.orchestrator.stateDirectory,
-    });
-    const note = (message: string, level: LogLevel = "Info") => {
-      const masked = masker.mask(message);
-      shipper.appendOrchestrator(masked, level);
-      if (level === "Error") logger.error(masked);
-      else if (level === "Warning") logger.warn(masked);
-      else logger.info(masked);
-    };
-    if (masker.skipped.length > 0) {
-      note(
-        `Not masking ${masker.skipped.join(", ")}: shorter than the ` +
-          `minimum secret length`,
-        "Warning",
-      );
-    }
-
-    await reporter.reportStatus(job.id, "Running");
+    const context = this.#context(job);
+    const { note } = context;
+    this.#options.tracker?.preparing(job);
+    await this.#options.reporter.reportStatus(job.id, "Running");
     const fire = options.fireTime === undefined
       ? ""
       : ` for the scheduled time ${options.fireTime.toISOString()}`;
@@ -141,8 +149,12 @@ export class JobRunner {
         env: environment.env,
         labels: jobLabels(job, this.#options.orchestratorId),
       });
+      this.#options.tracker?.started(job, run.id);
       note(`Container ${run.id.slice(0, 12)} started`);
-      result = await this.#follow(run, shipper, masker, note, options.signal);
+      result = await this.#follow(run, context, options, {
+        stdout: 0,
+        stderr: 0,
+      });
     } catch (error) {
       const reason = error instanceof JobFailure || error instanceof ImageError
         ? error.message
@@ -155,13 +167,119 @@ export class JobRunner {
         containerId: run?.id ?? null,
       };
     }
+    return await this.#finish(run, context, result);
+  }
 
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  /**
+   * Follows a container that an earlier process of the daemon started: its
+   * output from where delivery stopped, then its final status.
+   */
+  async adopt(
+    job: Job,
+    adoption: Adoption,
+    options: RunJobOptions = {},
+  ): Promise<JobRunResult> {
+    const context = this.#context(job);
+    const run = this.#options.backend.attach(adoption.containerId);
+    context.note(
+      `Orchestrator ${this.#options.orchestratorId} restarted and resumes ` +
+        `container ${adoption.containerId.slice(0, 12)}`,
+    );
+    let result: JobRunResult;
+    try {
+      result = await this.#follow(run, context, options, adoption.delivered);
+    } catch (error) {
+      const reason = `Resuming container ${
+        adoption.containerId.slice(0, 12)
+      } failed: ${(error as Error).message}`;
+      context.note(reason, "Error");
+      result = {
+        status: "Failed",
+        exitCode: null,
+        reason,
+        containerId: adoption.containerId,
+      };
+    }
+    return await this.#finish(run, context, result);
+  }
+
+  /**
+   * Fails a job whose run cannot go on or be resumed, such as one whose
+   * container never started before a restart.
+   */
+  async abandon(job: Job, reason: string): Promise<JobRunResult> {
+    const context = this.#context(job);
+    context.note(reason, "Error");
+    return await this.#finish(null, context, {
+      status: "Failed",
+      exitCode: null,
+      reason,
+      containerId: null,
+    });
+  }
+
+  #context(job: Job): RunContext {
+    const { reporter, settings } = this.#options;
+    const logger = this.#options.logger.with({
+      jobId: job.id,
+      jobName: job.name,
+      customer: job.customer,
+    });
+    const masker = new SecretMasker([
+      ...jobSecrets(job, settings.log.secretParameterPatterns),
+      ...(this.#options.daemonSecrets ?? []).map((value) => ({
+        name: "daemon secret",
+        value,
+      })),
+    ]);
+    const shipper = new LogShipper(job.id, {
+      send: (entry: LogEntry) => reporter.sendLog(entry),
+    }, {
+      maxEntryBytes: settings.log.maxEntryBytes,
+      flushIntervalMs: settings.log.flushIntervalMs,
+      maxJobLogBytes: settings.log.maxJobLogBytes,
+      spoolDirectory: settings.orchestrator.stateDirectory,
+    });
+    const note: Note = (message, level = "Info") => {
+      const masked = masker.mask(message);
+      shipper.appendOrchestrator(masked, level);
+      if (level === "Error") logger.error(masked);
+      else if (level === "Warning") logger.warn(masked);
+      else logger.info(masked);
+    };
+    if (masker.skipped.length > 0) {
+      note(
+        `Not masking ${masker.skipped.join(", ")}: shorter than the ` +
+          `minimum secret length`,
+        "Warning",
+      );
+    }
+    return { job, shipper, masker, note, logger, started: performance.now() };
+  }
+
+  async #finish(
+    run: RunHandle | null,
+    context: RunContext,
+    result: JobRunResult,
+  ): Promise<JobRunResult> {
+    const { job, shipper, note, logger } = context;
+    if (result.status === "Detached") {
+      note(
+        `Orchestrator is shutting down; container ` +
+          `${result.containerId?.slice(0, 12)} keeps running and is resumed ` +
+          `at the next start`,
+        "Warning",
+      );
+      await shipper.close();
+      return result;
+    }
+    const seconds = ((performance.now() - context.started) / 1000).toFixed(1);
     note(`Job ${result.status.toLowerCase()} after ${seconds} s`);
     // Every line goes out before the final status, so the status never
     // overtakes the output it concludes.
     await shipper.close();
-    await reporter.reportStatus(job.id, result.status);
+    await this.#options.reporter.reportStatus(job.id, result.status);
+    this.#options.tracker?.finished(job, result.status);
     if (run !== null) {
       try {
         await run.remove();
@@ -190,7 +308,7 @@ export class JobRunner {
   async #ensureImage(
     job: Job,
     image: ImageReference,
-    note: (message: string, level?: LogLevel) => void,
+    note: Note,
   ): Promise<void> {
     const auth: RegistryAuth | null =
       job.registryUsername !== null && job.registryPassword !== null
@@ -213,81 +331,105 @@ export class JobRunner {
     });
   }
 
+  /**
+   * Streams the run's output while waiting for its exit, within the job's
+   * timeout. When the engine goes away (a restart), waits for it to answer
+   * again and reads the output again from the start, skipping the lines
+   * already handed to the shipper.
+   */
   async #follow(
     run: RunHandle,
-    shipper: LogShipper,
-    masker: SecretMasker,
-    note: (message: string, level?: LogLevel) => void,
-    signal: AbortSignal | undefined,
+    context: RunContext,
+    options: RunJobOptions,
+    delivered: LineCounts,
   ): Promise<JobRunResult> {
     const { settings } = this.#options;
-    const echo = settings.log.echoContainerOutput;
-    const logger = this.#options.logger;
-    const pipeline = createOutputPipeline({
-      shipper,
-      masker,
-      maxLineBytes: settings.log.maxLineBytes,
-      onLine: echo
-        ? (line, stream) =>
-          logger.info("[{containerId}] {stream}: {line}", {
-            containerId: run.id.slice(0, 12),
-            stream,
-            line,
-          })
-        : undefined,
-    });
-    const reading = (async () => {
-      for await (const chunk of run.output()) pipeline.push(chunk);
-    })();
-    // A failure of the stream itself is reported once the exit is known.
-    const readingOutcome = reading.then(() => null, (error: Error) => error);
-
+    const { note } = context;
     const timeoutSeconds = settings.container.defaultTimeoutSeconds;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), timeoutSeconds * 1000);
-    });
-    const aborted = new Promise<"aborted">((resolve) => {
-      if (signal?.aborted) resolve("aborted");
-      signal?.addEventListener("abort", () => resolve("aborted"), {
-        once: true,
-      });
-    });
-    const exited = run.wait();
-    const first = await Promise.race([exited, timedOut, aborted]);
-    clearTimeout(timer);
-
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    let skip = { ...delivered };
     let reason: string | null = null;
-    if (first === "timeout" || first === "aborted") {
-      reason = first === "timeout"
-        ? `Job timed out after ${timeoutSeconds} s; stopping its container`
-        : "Job stopped because the orchestrator is shutting down";
-      note(reason, "Error");
-      await run.stop(settings.container.stopGraceSeconds);
-    }
-    const exit = await exited;
+    let exit: ExitResult | null = null;
 
-    // The engine ends the stream after the exit, but not always: give it a
-    // moment, then close it so that the job cannot hang here.
-    let drainTimer: ReturnType<typeof setTimeout> | undefined;
-    const drained = await Promise.race([
-      readingOutcome.then(() => true),
-      new Promise<false>((resolve) => {
-        drainTimer = setTimeout(() => resolve(false), OUTPUT_DRAIN_MS);
-      }),
-    ]);
-    clearTimeout(drainTimer);
-    if (!drained) {
-      run.closeOutput();
-      await readingOutcome;
-    }
-    const streamError = await readingOutcome;
-    pipeline.end();
-    if (streamError !== null) {
-      note(
-        `Reading the container's output failed: ${streamError.message}`,
-        "Warning",
-      );
+    for (let attempt = 0; exit === null; attempt++) {
+      const skipper = new LineSkipper(context.shipper, skip);
+      const reading = this.#read(run, context, skipper);
+      const outcome = await this.#waitForExit(run, deadline, options);
+
+      if (outcome.kind === "engine-lost") {
+        run.closeOutput();
+        await reading.done;
+        skip = skipper.seen;
+        note(
+          `Lost the engine while following the container: ` +
+            `${outcome.error.message}; waiting for it to answer again`,
+          "Warning",
+        );
+        if (!await this.#reconnect(deadline, attempt, options)) {
+          reason = "The engine did not answer again before the job's " +
+            "timeout; the job's result is unknown";
+          note(reason, "Error");
+          return {
+            status: "Failed",
+            exitCode: null,
+            reason,
+            containerId: run.id,
+          };
+        }
+        continue;
+      }
+      if (outcome.kind === "gone") {
+        run.closeOutput();
+        await reading.done;
+        reason = `Container ${
+          run.id.slice(0, 12)
+        } no longer exists; it was removed outside the orchestrator`;
+        note(reason, "Error");
+        return {
+          status: "Failed",
+          exitCode: null,
+          reason,
+          containerId: run.id,
+        };
+      }
+      if (outcome.kind === "detach") {
+        run.closeOutput();
+        await reading.done;
+        reading.pipeline.end();
+        return {
+          status: "Detached",
+          exitCode: null,
+          reason: null,
+          containerId: run.id,
+        };
+      }
+      if (outcome.kind === "timeout" || outcome.kind === "stop") {
+        reason = outcome.kind === "timeout"
+          ? `Job timed out after ${timeoutSeconds} s; stopping its container`
+          : "Job stopped because the orchestrator is shutting down";
+        note(reason, "Error");
+        await run.stop(settings.container.stopGraceSeconds);
+        try {
+          exit = await run.wait();
+        } catch (error) {
+          if (isNotFound(error)) {
+            exit = { exitCode: -1, oomKilled: false, error: null };
+          } else {
+            throw error;
+          }
+        }
+      } else if (outcome.kind === "exit") {
+        exit = outcome.exit;
+      }
+      await this.#drain(run, reading.done);
+      reading.pipeline.end();
+      const streamError = await reading.done;
+      if (streamError !== null) {
+        note(
+          `Reading the container's output failed: ${streamError.message}`,
+          "Warning",
+        );
+      }
     }
 
     note(`Container exited with code ${exit.exitCode}`);
@@ -296,9 +438,7 @@ export class JobRunner {
         `(exit code ${exit.exitCode})`;
       note(reason, "Error");
     }
-    if (exit.error !== null) {
-      note(`Engine reported: ${exit.error}`, "Warning");
-    }
+    if (exit.error !== null) note(`Engine reported: ${exit.error}`, "Warning");
     if (reason === null && exit.exitCode !== 0) {
       reason = `Container exited with code ${exit.exitCode}`;
     }
@@ -309,4 +449,119 @@ export class JobRunner {
       containerId: run.id,
     };
   }
+
+  #read(run: RunHandle, context: RunContext, skipper: LineSkipper) {
+    const { settings } = this.#options;
+    const logger = context.logger;
+    const pipeline = createOutputPipeline({
+      shipper: skipper,
+      masker: context.masker,
+      maxLineBytes: settings.log.maxLineBytes,
+      onLine: settings.log.echoContainerOutput
+        ? (line, stream) =>
+          logger.info("[{containerId}] {stream}: {line}", {
+            containerId: run.id.slice(0, 12),
+            stream,
+            line,
+          })
+        : undefined,
+    });
+    const done = (async () => {
+      for await (const chunk of run.output()) pipeline.push(chunk);
+    })().then(() => null, (error: Error) => error);
+    return { pipeline, done };
+  }
+
+  async #waitForExit(
+    run: RunHandle,
+    deadline: number,
+    options: RunJobOptions,
+  ): Promise<
+    | { kind: "exit"; exit: ExitResult }
+    | { kind: "engine-lost"; error: Error }
+    | { kind: "timeout" | "stop" | "detach" | "gone" }
+  > {
+    const timers: Array<ReturnType<typeof setTimeout>> = [];
+    const cleanups: Array<() => void> = [];
+    const onAbort = (
+      signal: AbortSignal | undefined,
+      kind: "stop" | "detach",
+    ) =>
+      new Promise<{ kind: typeof kind }>((resolve) => {
+        if (signal === undefined) return;
+        if (signal.aborted) return resolve({ kind });
+        const listener = () => resolve({ kind });
+        signal.addEventListener("abort", listener, { once: true });
+        cleanups.push(() => signal.removeEventListener("abort", listener));
+      });
+    try {
+      return await Promise.race([
+        run.wait().then(
+          (exit) => ({ kind: "exit" as const, exit }),
+          (error: Error) =>
+            isNotFound(error)
+              ? { kind: "gone" as const }
+              : { kind: "engine-lost" as const, error },
+        ),
+        new Promise<{ kind: "timeout" }>((resolve) => {
+          timers.push(
+            setTimeout(
+              () => resolve({ kind: "timeout" }),
+              Math.max(0, deadline - Date.now()),
+            ),
+          );
+        }),
+        onAbort(options.stopSignal, "stop"),
+        onAbort(options.detachSignal, "detach"),
+      ]);
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+      for (const cleanup of cleanups) cleanup();
+    }
+  }
+
+  /**
+   * Waits for the output stream to end. The engine ends it after the exit,
+   * but not always: past a short wait, the stream is closed so that the job
+   * cannot hang here.
+   */
+  async #drain(run: RunHandle, done: Promise<Error | null>): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      done.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), OUTPUT_DRAIN_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!drained) {
+      run.closeOutput();
+      await done;
+    }
+  }
+
+  async #reconnect(
+    deadline: number,
+    attempt: number,
+    options: RunJobOptions,
+  ): Promise<boolean> {
+    for (let tries = attempt; Date.now() < deadline; tries++) {
+      if (options.stopSignal?.aborted || options.detachSignal?.aborted) {
+        return true;
+      }
+      try {
+        await this.#options.backend.describe();
+        return true;
+      } catch {
+        await sleep(
+          backoffDelay(tries, { baseMs: 500, capMs: ENGINE_RECONNECT_CAP_MS }),
+        );
+      }
+    }
+    return false;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as { statusCode?: number } | null)?.statusCode === 404;
 }

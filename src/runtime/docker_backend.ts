@@ -15,6 +15,7 @@ import {
   type RegistryAuth,
   type RunHandle,
   type RunSpec,
+  type RunSummary,
 } from "./execution_backend.ts";
 import {
   formatImageReference,
@@ -263,9 +264,31 @@ export class DockerBackend implements ExecutionBackend {
     return handle;
   }
 
-  /** Returns a handle for a container that already exists. */
   attach(containerId: string): RunHandle {
     return new DockerRun(this.#docker.getContainer(containerId));
+  }
+
+  async listRuns(labels: Record<string, string>): Promise<RunSummary[]> {
+    let containers: Docker.ContainerInfo[];
+    try {
+      containers = await this.#docker.listContainers({
+        all: true,
+        filters: {
+          label: Object.entries(labels).map(([key, value]) =>
+            `${key}=${value}`
+          ),
+        },
+      });
+    } catch (error) {
+      throw new EngineError(describeEngineFailure(this.#endpoint, error), {
+        cause: error,
+      });
+    }
+    return containers.map((container) => ({
+      id: container.Id,
+      labels: container.Labels ?? {},
+      running: container.State === "running",
+    }));
   }
 }
 

@@ -78,6 +78,18 @@ export interface ExecutionBackend {
   ): Promise<void>;
   /** Creates and starts a run. */
   start(spec: RunSpec): Promise<RunHandle>;
+  /** Returns a handle for a run that already exists, by its id. */
+  attach(runId: string): RunHandle;
+  /** Lists the runs that carry all of these labels, running or not. */
+  listRuns(labels: Record<string, string>): Promise<RunSummary[]>;
+}
+
+/** A run found by its labels. */
+export interface RunSummary {
+  id: string;
+  labels: Record<string, string>;
+  /** True while the run's process is still going. */
+  running: boolean;
 }
 
 /** An image that could not be found or pulled. */

@@ -235,8 +235,8 @@ export class StateStore {
   // --- Running jobs --------------------------------------------------------
 
   /**
-   * Records a job whose container was started, replacing an earlier record
-   * of the same job.
+   * Records a job that is being started, replacing an earlier record of the
+   * same job. `containerId` is empty until its container runs.
    *
    * `jobJson` is written to disk as given. The directory is private to the
    * daemon's user, but the caller should still leave out credentials, such
@@ -244,7 +244,11 @@ export class StateStore {
    */
   recordRunning(job: RunningJob): void {
     requireText(job.jobId, "jobId");
-    requireText(job.containerId, "containerId");
+    if (typeof job.containerId !== "string") {
+      throw new TypeError(
+        `Invalid containerId for job "${job.jobId}": expected a string`,
+      );
+    }
     const startedAt = requireDate(job.startedAt, "startedAt");
     if (typeof job.jobJson !== "string") {
       throw new TypeError(
