@@ -18,6 +18,12 @@ import {
   type RunSummary,
 } from "./execution_backend.ts";
 import {
+  encodeFrame,
+  FrameReader,
+  LogPosition,
+  splitTimestamp,
+} from "./docker_log_frames.ts";
+import {
   formatImageReference,
   type ImageReference,
 } from "./image_reference.ts";
@@ -309,6 +315,7 @@ function pullError(
 class DockerRun implements RunHandle {
   readonly #container: Docker.Container;
   #stream: NodeJS.ReadableStream | null = null;
+  #closed = false;
 
   constructor(container: Docker.Container) {
     this.#container = container;
@@ -318,26 +325,68 @@ class DockerRun implements RunHandle {
     return this.#container.id;
   }
 
+  /**
+   * Follows the container's log from its start, then reads what the follow
+   * stream missed once the container stopped (see docker_log_frames.ts).
+   */
   async *output(): AsyncIterable<Uint8Array> {
-    const stream = await this.#container.logs({
+    this.#closed = false;
+    const position = new LogPosition();
+    const follow = await this.#container.logs({
       follow: true,
       stdout: true,
       stderr: true,
+      timestamps: true,
     }) as unknown as NodeJS.ReadableStream;
-    this.#stream = stream;
+    this.#stream = follow;
     try {
-      for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-        yield chunk;
-      }
+      yield* this.#frames(follow as AsyncIterable<Uint8Array>, position);
     } catch (error) {
       // A stream closed by closeOutput ends with an abort; that is its end.
-      if (this.#stream !== null) throw error;
+      if (!this.#closed) throw error;
     } finally {
       this.#stream = null;
+    }
+    if (this.#closed) return;
+    const state = (await this.#container.inspect()).State;
+    // A stream that ended while the container runs is the engine's doing;
+    // the runner reconnects and reads again.
+    if (state.Running) return;
+    const rest = await this.#container.logs(
+      {
+        follow: false,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        since: position.since,
+      } as Docker.ContainerLogsOptions & { follow: false },
+    ) as unknown as Uint8Array;
+    yield* this.#frames([rest], position);
+  }
+
+  async *#frames(
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    position: LogPosition,
+  ): AsyncIterable<Uint8Array> {
+    const reader = new FrameReader();
+    position.startPass();
+    for await (const chunk of chunks) {
+      const out: Uint8Array[] = [];
+      for (const frame of reader.push(chunk)) {
+        const split = splitTimestamp(frame.payload);
+        if (split === null) {
+          out.push(encodeFrame(frame.stream, frame.payload));
+        } else if (position.accept(frame.stream, split.key)) {
+          out.push(encodeFrame(frame.stream, split.message));
+        }
+      }
+      if (out.length === 1) yield out[0];
+      else if (out.length > 1) yield concatFrames(out);
     }
   }
 
   closeOutput(): void {
+    this.#closed = true;
     const stream = this.#stream as { destroy?: () => void } | null;
     this.#stream = null;
     stream?.destroy?.();
@@ -381,4 +430,16 @@ class DockerRun implements RunHandle {
       if (status !== 404 && status !== 409) throw error;
     }
   }
+}
+
+function concatFrames(frames: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const frame of frames) size += frame.length;
+  const joined = new Uint8Array(size);
+  let offset = 0;
+  for (const frame of frames) {
+    joined.set(frame, offset);
+    offset += frame.length;
+  }
+  return joined;
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { JobInput } from "../../src/reference_api/server.ts";
 import { TEST_IMAGE } from "../support/jobs.ts";
+import { waitUntil } from "../support/daemon_process.ts";
 import {
   containersOfJob,
   logLines,
@@ -43,7 +44,10 @@ Deno.test({
       assert.match(notes, /Image: iam-orchestrator-test\/busybox:latest/);
       assert.match(notes, /Container [0-9a-f]{12} started/);
       assert.match(notes, /exited with code 0/);
-      assert.deepEqual(await containersOfJob(docker, job.id), []);
+      await waitUntil(
+        async () => (await containersOfJob(docker, job.id)).length === 0,
+        "the container to be removed",
+      );
     }),
 });
 
@@ -118,7 +122,11 @@ Deno.test({
         assert.deepEqual(logLines(api, job.id, "container"), ["started"]);
         const notes = logLines(api, job.id, "orchestrator").join("\n");
         assert.match(notes, /timed out after 2 s/);
-        assert.deepEqual(await containersOfJob(docker, job.id), []);
+        // The container is removed right after the final status is sent.
+        await waitUntil(
+          async () => (await containersOfJob(docker, job.id)).length === 0,
+          "the timed-out container to be removed",
+        );
       },
     ),
 });

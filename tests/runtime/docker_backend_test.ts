@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { parseDockerEndpoint } from "../../src/config/docker_endpoint.ts";
+import { DockerBackend } from "../../src/runtime/docker_backend.ts";
+import { FrameReader } from "../../src/runtime/docker_log_frames.ts";
+import { TEST_IMAGE } from "../support/jobs.ts";
+
+const backend = new DockerBackend(
+  parseDockerEndpoint("unix:///var/run/docker.sock"),
+);
+
+Deno.test({
+  name: "DockerBackend output keeps the last line of a quick exit",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // The engine's follow stream loses this line in some runs, so a single
+    // run could pass by luck; twenty runs make a regression show.
+    for (let i = 0; i < 20; i++) {
+      const run = await backend.start({
+        name: `iam-test-output-${crypto.randomUUID().slice(0, 8)}`,
+        image: TEST_IMAGE,
+        env: ["RUN=echo out1; echo err >&2; printf 'no newline'"],
+        labels: { "io.iam-orchestrator.test": "output" },
+      });
+      try {
+        const reader = new FrameReader();
+        const lines: string[] = [];
+        const reading = (async () => {
+          for await (const chunk of run.output()) {
+            for (const frame of reader.push(chunk)) {
+              lines.push(
+                `${frame.stream}:${new TextDecoder().decode(frame.payload)}`,
+              );
+            }
+          }
+        })();
+        const exit = await run.wait();
+        await reading;
+        assert.equal(exit.exitCode, 0);
+        assert.deepEqual(lines.sort(), ["1:no newline", "1:out1\n", "2:err\n"]);
+      } finally {
+        await run.remove();
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "DockerBackend listRuns finds containers by label",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const label = crypto.randomUUID();
+    const run = await backend.start({
+      name: `iam-test-list-${label.slice(0, 8)}`,
+      image: TEST_IMAGE,
+      env: ["RUN=sleep 30"],
+      labels: { "io.iam-orchestrator.test": label },
+    });
+    try {
+      const runs = await backend.listRuns({
+        "io.iam-orchestrator.test": label,
+      });
+      assert.equal(runs.length, 1);
+      assert.equal(runs[0].id, run.id);
+      assert.equal(runs[0].running, true);
+    } finally {
+      await run.remove();
+    }
+    const after = await backend.listRuns({ "io.iam-orchestrator.test": label });
+    assert.deepEqual(after, []);
+  },
+});
