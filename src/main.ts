@@ -22,6 +22,15 @@ const COMMANDS: Record<
     load: async () => (await import("./cli/dev_command.ts")).runDevCommand,
     summary: "Run the example jobs against a built-in IAM API on loopback",
   },
+  exec: {
+    load: async () => (await import("./cli/exec_command.ts")).runExecCommand,
+    summary: "Run one job in a container as the daemon would, without an API",
+  },
+  healthcheck: {
+    load: async () =>
+      (await import("./cli/healthcheck_command.ts")).runHealthcheckCommand,
+    summary: "Exit 0 when the status server's /healthz answers 200",
+  },
   cron: {
     load: async () =>
       (await import("./scheduling/cron_command.ts")).runCronCommand,

@@ -49,6 +49,8 @@ export interface DaemonOptions {
   logger: Logger;
   /** Keeps cron schedules when the orchestrator fires them; absent in Server mode. */
   scheduler?: ScheduleRegistry;
+  /** Called when a job run starts, for metrics. */
+  onJobStarted?: (job: Job) => void;
   /** Called after each job run, for metrics and tests. */
   onJobFinished?: (job: Job, result: JobRunResult) => void;
   /** Called after each poll with its outcome, for readiness. */
@@ -510,6 +512,7 @@ export class Daemon {
     ) => Promise<JobRunResult>,
   ): void {
     const key = this.#nextRunKey++;
+    this.#options.onJobStarted?.(job);
     const done = (async () => {
       try {
         const result = await execute({

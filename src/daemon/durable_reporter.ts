@@ -28,6 +28,8 @@ export interface DurableReporterOptions {
   maxDelayMs?: number;
   /** Called after each item the API accepted, for metrics. */
   onDelivered?: (item: OutboxItem) => void;
+  /** Called when an item failed and waits for a retry, for metrics. */
+  onRetry?: (item: OutboxItem) => void;
 }
 
 /** Sends one outbox item to the API. */
@@ -159,6 +161,7 @@ export class DurableReporter implements JobReporter {
           "items wait in the outbox: {error}",
         { kind: item.kind, jobId: item.jobId, error: (error as Error).message },
       );
+      this.#options.onRetry?.(item);
       this.#queued.add(item.jobId);
       this.#sender.kick();
     } finally {

@@ -17,6 +17,16 @@ import { DockerBackend } from "../runtime/docker_backend.ts";
 import type { ExecutionBackend } from "../runtime/execution_backend.ts";
 import { Scheduler } from "../scheduling/scheduler.ts";
 import { StateStore } from "../state/state_store.ts";
+import { DaemonMetrics } from "../operations/metrics.ts";
+import {
+  Readiness,
+  readinessWindowMs,
+  startEngineChecks,
+} from "../operations/readiness.ts";
+import {
+  startStatusServer,
+  type StatusServer,
+} from "../operations/status_server.ts";
 import { Daemon } from "./daemon.ts";
 import { DurableReporter } from "./durable_reporter.ts";
 
@@ -34,6 +44,9 @@ export interface RunningDaemon {
   readonly daemon: Daemon;
   readonly orchestratorId: string;
   readonly store: StateStore;
+  readonly metrics: DaemonMetrics;
+  /** The status server, or null when `StatusPort` is not set. */
+  readonly statusServer: StatusServer | null;
   /**
    * Stops polling, lets running jobs finish within the shutdown grace
    * period, sends what the outbox holds, and closes the state store.
@@ -91,16 +104,31 @@ export async function startDaemon(
   const orchestratorId = store.orchestratorId();
   const backend = options.backend ??
     new DockerBackend(settings.container.dockerEndpoint);
+  let daemon: Daemon;
+  let scheduler: Scheduler | undefined;
+  const metrics = new DaemonMetrics({
+    version: options.version,
+    gauges: {
+      runningJobs: () => daemon.runningJobIds.length,
+      registeredSchedules: () => scheduler?.size ?? 0,
+      outboxDepth: () => store.outboxDepth(),
+    },
+  });
+  const readiness = new Readiness(
+    readinessWindowMs(settings.api.pollingIntervalSeconds),
+  );
   const api = new IamApiClient({
     baseUrl: settings.api.baseUrl,
     requestTimeoutMs: settings.api.requestTimeoutSeconds * 1000,
+    onResponse: (endpoint, status) => metrics.apiResponse(endpoint, status),
   });
-  const reporter = new DurableReporter(
-    store,
-    api,
-    daemonLogger("outbox"),
-    options.outboxBackoff,
-  );
+  const reporter = new DurableReporter(store, api, daemonLogger("outbox"), {
+    ...options.outboxBackoff,
+    onRetry: (item) =>
+      metrics.apiRetry(
+        item.kind === "log" ? "POST /api/logs" : "PATCH /api/jobs/{id}/status",
+      ),
+  });
   const runner = new JobRunner({
     backend,
     reporter,
@@ -110,8 +138,7 @@ export async function startDaemon(
     tracker: storeTracker(store),
   });
 
-  let daemon: Daemon;
-  const scheduler = settings.schedule.mode === "Orchestrator"
+  scheduler = settings.schedule.mode === "Orchestrator"
     ? new Scheduler({
       fetchJob: (id) => api.getJob(id),
       dispatch: (job, fireTime) => daemon.dispatch(job, fireTime),
@@ -130,6 +157,7 @@ export async function startDaemon(
       overlapPolicy: settings.schedule.overlapPolicy,
       catchUpWindowSeconds: settings.schedule.catchUpWindowSeconds,
       logger: daemonLogger("scheduling"),
+      onSkip: (_jobId, reason) => metrics.fireSkipped(reason),
     })
     : undefined;
   daemon = new Daemon({
@@ -142,7 +170,33 @@ export async function startDaemon(
     version: options.version,
     logger,
     scheduler,
-    onJobFinished: options.onJobFinished,
+    onJobStarted: (job) => metrics.jobStarted(job.customer),
+    onJobFinished: (job, result) => {
+      metrics.jobFinished(
+        job.customer,
+        result.status,
+        result.durationSeconds,
+      );
+      if (result.shipping !== null) {
+        metrics.logShipped(
+          result.shipping.linesShipped,
+          result.shipping.bytesShipped,
+        );
+        metrics.logDropped(
+          result.shipping.linesDropped,
+          result.shipping.bytesDropped,
+        );
+      }
+      options.onJobFinished?.(job, result);
+    },
+    onPoll: (succeeded, error) => {
+      if (succeeded) readiness.pollSucceeded();
+      else readiness.pollFailed(`Polling the IAM API failed: ${error}`);
+    },
+    onEngineCheck: (succeeded, error) => {
+      if (succeeded) readiness.engineSucceeded();
+      else readiness.engineFailed(error ?? "the engine did not answer");
+    },
   });
 
   logger.info(
@@ -164,11 +218,30 @@ export async function startDaemon(
     },
   );
 
+  const statusServer = settings.orchestrator.statusPort === null
+    ? null
+    : await startStatusServer({
+      hostname: settings.orchestrator.statusHost,
+      port: settings.orchestrator.statusPort,
+      metrics,
+      readiness,
+    });
+  if (statusServer !== null) {
+    logger.info("Status server on {url} (/healthz, /readyz, /metrics)", {
+      url: statusServer.url,
+    });
+  }
+  const stopEngineChecks = startEngineChecks(backend, readiness, {
+    intervalMs: Math.max(settings.api.pollingIntervalSeconds * 1000, 1000),
+    onFailure: () => metrics.engineError(),
+  });
+
   reporter.start();
   const polling = daemon.run();
   let shutdownPromise: Promise<void> | null = null;
   const shutdown = () => {
     shutdownPromise ??= (async () => {
+      readiness.shuttingDown();
       daemon.stop();
       await polling;
       const graceMs = settings.orchestrator.shutdownGraceSeconds * 1000;
@@ -182,10 +255,20 @@ export async function startDaemon(
         );
       }
       await reporter.stop();
+      await stopEngineChecks();
+      await statusServer?.close();
       store.close();
       logger.info("iam-orchestrator stopped");
     })();
     return shutdownPromise;
   };
-  return { daemon, orchestratorId, store, shutdown, polling };
+  return {
+    daemon,
+    orchestratorId,
+    store,
+    metrics,
+    statusServer,
+    shutdown,
+    polling,
+  };
 }

@@ -10,7 +10,10 @@ import type { Logger } from "@logtape/logtape";
 import type { Settings } from "../config/settings.ts";
 import type { Job, JobStatus, LogEntry, LogLevel } from "../iam_api/job.ts";
 import { backoffDelay, sleep } from "../iam_api/retry.ts";
-import { LogShipper } from "../log_shipping/log_shipper.ts";
+import {
+  LogShipper,
+  type LogShipperStats,
+} from "../log_shipping/log_shipper.ts";
 import { createOutputPipeline } from "../log_shipping/output_pipeline.ts";
 import { jobSecrets, SecretMasker } from "../log_shipping/secret_masker.ts";
 import {
@@ -56,6 +59,12 @@ export interface JobRunResult {
   /** Why the job failed, or null. */
   reason: string | null;
   containerId: string | null;
+  /** True when the job's timeout stopped the container. */
+  timedOut: boolean;
+  /** Seconds from the start of the run to its final status. */
+  durationSeconds: number;
+  /** What the log shipper sent and left out. */
+  shipping: LogShipperStats | null;
 }
 
 export interface JobRunnerOptions {
@@ -161,9 +170,7 @@ export class JobRunner {
         : `Job failed before its container ran: ${(error as Error).message}`;
       note(reason, "Error");
       result = {
-        status: "Failed",
-        exitCode: null,
-        reason,
+        ...failed(reason),
         containerId: run?.id ?? null,
       };
     }
@@ -193,12 +200,7 @@ export class JobRunner {
         adoption.containerId.slice(0, 12)
       } failed: ${(error as Error).message}`;
       context.note(reason, "Error");
-      result = {
-        status: "Failed",
-        exitCode: null,
-        reason,
-        containerId: adoption.containerId,
-      };
+      result = { ...failed(reason), containerId: adoption.containerId };
     }
     return await this.#finish(run, context, result);
   }
@@ -210,12 +212,7 @@ export class JobRunner {
   async abandon(job: Job, reason: string): Promise<JobRunResult> {
     const context = this.#context(job);
     context.note(reason, "Error");
-    return await this.#finish(null, context, {
-      status: "Failed",
-      exitCode: null,
-      reason,
-      containerId: null,
-    });
+    return await this.#finish(null, context, failed(reason));
   }
 
   #context(job: Job): RunContext {
@@ -271,10 +268,14 @@ export class JobRunner {
         "Warning",
       );
       await shipper.close();
-      return result;
+      return { ...result, shipping: shipper.stats };
     }
-    const seconds = ((performance.now() - context.started) / 1000).toFixed(1);
-    note(`Job ${result.status.toLowerCase()} after ${seconds} s`);
+    const durationSeconds = (performance.now() - context.started) / 1000;
+    note(
+      `Job ${result.status.toLowerCase()} after ${
+        durationSeconds.toFixed(1)
+      } s`,
+    );
     // Every line goes out before the final status, so the status never
     // overtakes the output it concludes.
     await shipper.close();
@@ -290,7 +291,7 @@ export class JobRunner {
         });
       }
     }
-    return result;
+    return { ...result, durationSeconds, shipping: shipper.stats };
   }
 
   #resolveImage(job: Job): ImageReference {
@@ -350,6 +351,7 @@ export class JobRunner {
     let skip = { ...delivered };
     let reason: string | null = null;
     let exit: ExitResult | null = null;
+    let timedOut = false;
 
     for (let attempt = 0; exit === null; attempt++) {
       const skipper = new LineSkipper(context.shipper, skip);
@@ -369,12 +371,7 @@ export class JobRunner {
           reason = "The engine did not answer again before the job's " +
             "timeout; the job's result is unknown";
           note(reason, "Error");
-          return {
-            status: "Failed",
-            exitCode: null,
-            reason,
-            containerId: run.id,
-          };
+          return { ...failed(reason), containerId: run.id };
         }
         continue;
       }
@@ -385,25 +382,20 @@ export class JobRunner {
           run.id.slice(0, 12)
         } no longer exists; it was removed outside the orchestrator`;
         note(reason, "Error");
-        return {
-          status: "Failed",
-          exitCode: null,
-          reason,
-          containerId: run.id,
-        };
+        return { ...failed(reason), containerId: run.id };
       }
       if (outcome.kind === "detach") {
         run.closeOutput();
         await reading.done;
         reading.pipeline.end();
         return {
+          ...failed(null),
           status: "Detached",
-          exitCode: null,
-          reason: null,
           containerId: run.id,
         };
       }
       if (outcome.kind === "timeout" || outcome.kind === "stop") {
+        timedOut = outcome.kind === "timeout";
         reason = outcome.kind === "timeout"
           ? `Job timed out after ${timeoutSeconds} s; stopping its container`
           : "Job stopped because the orchestrator is shutting down";
@@ -443,10 +435,11 @@ export class JobRunner {
       reason = `Container exited with code ${exit.exitCode}`;
     }
     return {
+      ...failed(reason),
       status: reason === null ? "Completed" : "Failed",
       exitCode: exit.exitCode,
-      reason,
       containerId: run.id,
+      timedOut,
     };
   }
 
@@ -560,6 +553,19 @@ export class JobRunner {
     }
     return false;
   }
+}
+
+/** A failed result with every field set; callers override what they know. */
+function failed(reason: string | null): JobRunResult {
+  return {
+    status: "Failed",
+    exitCode: null,
+    reason,
+    containerId: null,
+    timedOut: false,
+    durationSeconds: 0,
+    shipping: null,
+  };
 }
 
 function isNotFound(error: unknown): boolean {

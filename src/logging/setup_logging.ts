@@ -8,7 +8,6 @@ import {
   configure,
   getJsonLinesFormatter,
   getLogger,
-  getStreamSink,
   getTextFormatter,
   type Logger,
   type LogLevel,
@@ -54,6 +53,26 @@ function formatField(value: unknown): string {
     : JSON.stringify(value);
 }
 
+// Standard error's writable stream can be locked by one writer only, so the
+// sinks built on it are made once per format and reused by later setups.
+const stderrSinks = new Map<boolean, Sink>();
+let stderrWriter: WritableStreamDefaultWriter<Uint8Array> | null = null;
+const encoder = new TextEncoder();
+
+function stderrSink(json: boolean, formatter: (record: LogRecord) => string) {
+  let sink = stderrSinks.get(json);
+  if (sink === undefined) {
+    sink = (record: LogRecord) => {
+      stderrWriter ??= Deno.stderr.writable.getWriter();
+      stderrWriter.write(encoder.encode(formatter(record))).catch(() => {
+        // Standard error closed: nothing is left to report the loss to.
+      });
+    };
+    stderrSinks.set(json, sink);
+  }
+  return sink;
+}
+
 /**
  * Configures LogTape for the daemon. `sink` replaces standard error, as
  * tests do to capture records.
@@ -68,8 +87,7 @@ export async function setupLogging(
   const formatter = json
     ? getJsonLinesFormatter({ properties: "flatten" })
     : withProperties(getTextFormatter({ timestamp: "rfc3339", value: "bare" }));
-  const sink = options.sink ??
-    getStreamSink(Deno.stderr.writable, { formatter });
+  const sink = options.sink ?? stderrSink(json, formatter);
   await configure({
     reset: true,
     sinks: { main: sink },
