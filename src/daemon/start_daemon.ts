@@ -104,8 +104,6 @@ export async function startDaemon(
   const orchestratorId = store.orchestratorId();
   const backend = options.backend ??
     new DockerBackend(settings.container.dockerEndpoint);
-  let daemon: Daemon;
-  let scheduler: Scheduler | undefined;
   const metrics = new DaemonMetrics({
     version: options.version,
     gauges: {
@@ -138,7 +136,7 @@ export async function startDaemon(
     tracker: storeTracker(store),
   });
 
-  scheduler = settings.schedule.mode === "Orchestrator"
+  const scheduler = settings.schedule.mode === "Orchestrator"
     ? new Scheduler({
       fetchJob: (id) => api.getJob(id),
       dispatch: (job, fireTime) => daemon.dispatch(job, fireTime),
@@ -160,7 +158,7 @@ export async function startDaemon(
       onSkip: (_jobId, reason) => metrics.fireSkipped(reason),
     })
     : undefined;
-  daemon = new Daemon({
+  const daemon: Daemon = new Daemon({
     settings,
     api,
     backend,

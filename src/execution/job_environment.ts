@@ -19,10 +19,19 @@ export interface JobEnvironmentOptions {
   certificatePassword?: string | null;
 }
 
-// Characters that no environment variable name can hold: `=` ends the name,
-// NUL ends the string, and white space or control characters cannot be
-// passed through the engine reliably.
-const INVALID_NAME = /[=\s\u0000-\u001f\u007f]/;
+/**
+ * Tells whether a name cannot be an environment variable: `=` ends the
+ * name, NUL ends the string, and white space or control characters cannot
+ * be passed through the engine reliably.
+ */
+function isInvalidName(name: string): boolean {
+  if (name === "" || /[=\s]/.test(name)) return true;
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
 
 /**
  * Builds `KEY=value` pairs: `JOB_ID`, `JOB_NAME`, `CUSTOMER`, `SCRIPT_PATH`,
@@ -50,7 +59,7 @@ export function buildJobEnvironment(
   const warnings: string[] = [];
   const env: string[] = [];
   for (const [name, value] of Object.entries(job.parameters)) {
-    if (name === "" || INVALID_NAME.test(name)) {
+    if (isInvalidName(name)) {
       return {
         ok: false,
         reason: `Parameter name ${JSON.stringify(name)} cannot be an ` +

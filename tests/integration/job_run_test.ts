@@ -146,7 +146,10 @@ Deno.test({
           "Failed",
         );
         const notes = logLines(api, job.id, "orchestrator").join("\n");
-        assert.match(notes, /iam-orchestrator-test\/none:1 is not on the engine/);
+        assert.match(
+          notes,
+          /iam-orchestrator-test\/none:1 is not on the engine/,
+        );
       },
     ),
 });

@@ -8,7 +8,10 @@
 import Docker from "dockerode";
 import { loadSettings } from "../../src/config/load_settings.ts";
 import type { Settings } from "../../src/config/settings.ts";
-import { type RunningDaemon, startDaemon } from "../../src/daemon/start_daemon.ts";
+import {
+  type RunningDaemon,
+  startDaemon,
+} from "../../src/daemon/start_daemon.ts";
 import { LABELS } from "../../src/execution/job_labels.ts";
 import type { JobStatus } from "../../src/iam_api/job.ts";
 import {
