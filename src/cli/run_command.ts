@@ -16,6 +16,13 @@ import {
   settingsFlags,
 } from "./settings_flags.ts";
 
+/**
+ * Exit code after the IAM API requested an update: EX_TEMPFAIL of
+ * sysexits.h, so a supervisor that restarts on failure starts the new
+ * version.
+ */
+export const UPDATE_EXIT_CODE = 75;
+
 const HELP = [
   "Usage: iam-orchestrator run [options]",
   "",
@@ -86,5 +93,12 @@ export async function runRunCommand(
   await running.polling;
   await running.shutdown();
   stopped.dispose();
+  if (running.daemon.updateRequested) {
+    logger.info(
+      "Exiting with code {code} so that the supervisor starts the new version",
+      { code: UPDATE_EXIT_CODE },
+    );
+    return UPDATE_EXIT_CODE;
+  }
   return 0;
 }

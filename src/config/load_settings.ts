@@ -11,6 +11,7 @@ import {
   type DockerTls,
   parseDockerEndpoint,
 } from "./docker_endpoint.ts";
+import { validateHardening } from "../runtime/container_hardening.ts";
 import { parseJsonWithComments } from "./json_with_comments.ts";
 import {
   LIST_KEYS,
@@ -281,6 +282,14 @@ function toSettings(
       baseUrl: api.BaseUrl,
       pollingIntervalSeconds: api.PollingIntervalSeconds,
       requestTimeoutSeconds: api.RequestTimeoutSeconds,
+      auth: {
+        token: api.Token,
+        tokenFile: api.TokenFile,
+        username: api.Username,
+        password: api.Password,
+        passwordFile: api.PasswordFile,
+      },
+      caCertFile: api.CaCertFile,
     },
     container: {
       defaultTimeoutSeconds: container.DefaultTimeout,
@@ -288,6 +297,25 @@ function toSettings(
       maxConcurrentJobs: container.MaxConcurrentJobs,
       pullPolicy: container.PullPolicy,
       stopGraceSeconds: container.StopGraceSeconds,
+      backend: container.Backend,
+      placement: container.Placement,
+      hardening: {
+        memoryLimitMb: container.MemoryLimitMb,
+        cpuLimit: container.CpuLimit,
+        pidsLimit: container.PidsLimit,
+        networkMode: container.NetworkMode === ""
+          ? "bridge"
+          : container.NetworkMode,
+        readOnlyRootFilesystem: container.ReadOnlyRootFilesystem,
+        tmpfsSizeMb: container.TmpfsSizeMb,
+        user: container.User,
+        dropCapabilities: container.DropCapabilities,
+        noNewPrivileges: container.NoNewPrivileges,
+      },
+    },
+    certificate: {
+      enabled: parsed.CertificateSettings.Enabled,
+      warnDays: parsed.CertificateSettings.WarnDays,
     },
     customer: {
       customerName: parsed.CustomerSettings.CustomerName === ""
@@ -376,8 +404,14 @@ export async function loadSettings(
   const parsed = result.data;
   const dockerEndpoint = resolveDockerEndpoint(parsed, env, layers);
   const timeZone = validateTimeZone(parsed.ScheduleSettings.TimeZone, layers);
+  const settings = toSettings(parsed, dockerEndpoint, timeZone);
+  try {
+    validateHardening(settings.container.hardening);
+  } catch (error) {
+    throw new ConfigError([], (error as Error).message);
+  }
   return {
-    settings: toSettings(parsed, dockerEndpoint, timeZone),
+    settings,
     warnings,
     configPath: file === null ? null : path,
   };

@@ -4,8 +4,11 @@
  *
  * @module
  */
+import type { ApiCredentialSettings } from "../iam_api/api_auth.ts";
+import type { ContainerHardening } from "../runtime/container_hardening.ts";
 import type { DockerEndpoint } from "./docker_endpoint.ts";
 import type {
+  BACKENDS,
   LOG_FORMATS,
   LOG_LEVELS,
   OVERLAP_POLICIES,
@@ -23,6 +26,10 @@ export interface Settings {
     baseUrl: string;
     pollingIntervalSeconds: number;
     requestTimeoutSeconds: number;
+    /** Token or login; every field empty when unset. */
+    auth: ApiCredentialSettings;
+    /** PEM file of extra CA certificates for an HTTPS API, or empty. */
+    caCertFile: string;
   };
   container: {
     defaultTimeoutSeconds: number;
@@ -31,6 +38,15 @@ export interface Settings {
     pullPolicy: PullPolicy;
     /** Seconds between SIGTERM and SIGKILL when a container is stopped. */
     stopGraceSeconds: number;
+    backend: typeof BACKENDS[number];
+    /** Swarm placement constraints, such as `node.labels.customer==alpha`. */
+    placement: string[];
+    hardening: ContainerHardening;
+  };
+  certificate: {
+    /** `Auto`: fetch when the server has the endpoint. */
+    enabled: "Auto" | "true" | "false";
+    warnDays: number;
   };
   customer: {
     /** One customer, or null for all customers. */

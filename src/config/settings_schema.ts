@@ -137,6 +137,9 @@ export const PULL_POLICIES = ["IfNotPresent", "Always", "Never"] as const;
 export type PullPolicy = typeof PULL_POLICIES[number];
 
 export const SHUTDOWN_MODES = ["Detach", "Stop"] as const;
+export const BACKENDS = ["Docker", "Swarm"] as const;
+/** `Auto` fetches certificates when the server has the endpoint. */
+export const CERTIFICATE_MODES = ["Auto", "true", "false"] as const;
 export const SCHEDULE_MODES = ["Orchestrator", "Server"] as const;
 export const OVERLAP_POLICIES = ["Skip", "Allow"] as const;
 export const LOG_LEVELS = [
@@ -167,6 +170,12 @@ export const settingsSchema = z.object({
       max: 3600,
       unit: "seconds",
     }),
+    Token: textSetting(""),
+    TokenFile: textSetting(""),
+    Username: textSetting(""),
+    Password: textSetting(""),
+    PasswordFile: textSetting(""),
+    CaCertFile: textSetting(""),
   }),
   ContainerSettings: z.object({
     DefaultTimeout: numberSetting(3600, {
@@ -188,6 +197,36 @@ export const settingsSchema = z.object({
       integer: true,
       unit: "seconds",
     }),
+    Backend: enumSetting(BACKENDS, "Docker"),
+    Placement: listSetting([]),
+    MemoryLimitMb: numberSetting(1024, {
+      min: 0,
+      max: 1048576,
+      integer: true,
+      unit: "MiB (0 turns the limit off)",
+    }),
+    CpuLimit: numberSetting(1, {
+      min: 0,
+      max: 1024,
+      unit: "CPUs (0 turns the limit off)",
+    }),
+    PidsLimit: numberSetting(512, {
+      min: 0,
+      max: 4194304,
+      integer: true,
+      unit: "processes (0 turns the limit off)",
+    }),
+    NetworkMode: textSetting("bridge"),
+    ReadOnlyRootFilesystem: booleanSetting(false),
+    TmpfsSizeMb: numberSetting(64, {
+      min: 1,
+      max: 65536,
+      integer: true,
+      unit: "MiB",
+    }),
+    User: textSetting(""),
+    DropCapabilities: booleanSetting(false),
+    NoNewPrivileges: booleanSetting(true),
   }),
   CustomerSettings: z.object({
     CustomerName: textSetting(""),
@@ -213,6 +252,15 @@ export const settingsSchema = z.object({
       min: 0,
       integer: true,
       unit: "seconds",
+    }),
+  }),
+  CertificateSettings: z.object({
+    Enabled: enumSetting(CERTIFICATE_MODES, "Auto"),
+    WarnDays: numberSetting(30, {
+      min: 0,
+      max: 3650,
+      integer: true,
+      unit: "days",
     }),
   }),
   LogSettings: z.object({
@@ -262,4 +310,5 @@ export const SETTING_KEYS: readonly string[] = Object.entries(
 /** Keys whose value is a list, so `Key__0`, `Key__1` build it up. */
 export const LIST_KEYS: ReadonlySet<string> = new Set([
   "LogSettings:SecretParameterPatterns",
+  "ContainerSettings:Placement",
 ]);

@@ -84,6 +84,8 @@ export class Daemon {
   #wakeController = new AbortController();
   #nextRunKey = 0;
   #heartbeatSupported = true;
+  #updateChecksSupported = true;
+  #updateRequested = false;
   #pollFailures = 0;
   #backlog = false;
 
@@ -95,6 +97,11 @@ export class Daemon {
   /** Ids of the jobs running now. */
   get runningJobIds(): string[] {
     return [...this.#runs.values()].map((run) => run.job.id);
+  }
+
+  /** True once the server asked this orchestrator to restart for an update. */
+  get updateRequested(): boolean {
+    return this.#updateRequested;
   }
 
   /** True once `stop` was called. */
@@ -338,6 +345,8 @@ export class Daemon {
     const { settings } = this.#options;
     const intervalMs = settings.api.pollingIntervalSeconds * 1000;
     await this.#sendHeartbeat();
+    await this.#checkForUpdate();
+    if (this.stopping) return 0;
     this.#startWaitingFires();
     const free = this.#freeSlots();
     if (free <= 0) {
@@ -389,7 +398,7 @@ export class Daemon {
         lastHeartbeat: new Date().toISOString(),
         version,
         hostName: Deno.hostname(),
-        pendingUpdate: false,
+        pendingUpdate: this.#updateRequested,
       });
       if (!supported) {
         this.#heartbeatSupported = false;
@@ -399,6 +408,37 @@ export class Daemon {
       }
     } catch (error) {
       this.#logger.debug("Heartbeat failed: {error}", {
+        error: (error as Error).message,
+      });
+    }
+  }
+
+  /**
+   * Asks the server whether it wants this orchestrator restarted for an
+   * update; if so, acknowledges it and stops taking jobs, so that the
+   * shutdown and the exit code let a supervisor start the new version.
+   */
+  async #checkForUpdate(): Promise<void> {
+    if (!this.#updateChecksSupported) return;
+    const { api, orchestratorId } = this.#options;
+    try {
+      const pending = await api.getUpdateStatus(orchestratorId);
+      if (pending === null) {
+        this.#updateChecksSupported = false;
+        this.#logger.info(
+          "The IAM API has no update-status endpoint (404); update checks are off",
+        );
+        return;
+      }
+      if (!pending) return;
+      await api.acknowledgeUpdate(orchestratorId);
+      this.#updateRequested = true;
+      this.#logger.warn(
+        "The IAM API requested an update: taking no new jobs and shutting down",
+      );
+      this.stop();
+    } catch (error) {
+      this.#logger.debug("Checking for an update request failed: {error}", {
         error: (error as Error).message,
       });
     }

@@ -27,6 +27,20 @@ import {
   startStatusServer,
   type StatusServer,
 } from "../operations/status_server.ts";
+import {
+  fetchCustomerCertificate,
+  removeStaleCertificateDirectories,
+} from "../execution/customer_certificate.ts";
+import { ApiAuth, loadApiCredentials } from "../iam_api/api_auth.ts";
+import {
+  createApiFetch,
+  insecureTransportWarning,
+} from "../iam_api/api_transport.ts";
+import {
+  describeHardening,
+  memoryLimitBytes,
+} from "../runtime/container_hardening.ts";
+import { SwarmBackend } from "../runtime/swarm_backend.ts";
 import { Daemon } from "./daemon.ts";
 import { DurableReporter } from "./durable_reporter.ts";
 
@@ -92,18 +106,58 @@ function storeTracker(store: StateStore): RunTracker {
   };
 }
 
+/** Builds the execution backend that `ContainerSettings:Backend` names. */
+function createBackend(settings: Settings): ExecutionBackend {
+  const { container } = settings;
+  if (container.backend === "Docker") {
+    return new DockerBackend(container.dockerEndpoint, {
+      hardening: container.hardening,
+    });
+  }
+  const memory = memoryLimitBytes(container.hardening);
+  return new SwarmBackend(container.dockerEndpoint, {
+    placement: container.placement,
+    stopGraceSeconds: container.stopGraceSeconds,
+    resources: {
+      memoryBytes: memory ?? undefined,
+      nanoCpus: container.hardening.cpuLimit === 0
+        ? undefined
+        : Math.round(container.hardening.cpuLimit * 1e9),
+      pidsLimit: container.hardening.pidsLimit === 0
+        ? undefined
+        : container.hardening.pidsLimit,
+    },
+  });
+}
+
 /** Boots the daemon and starts polling. */
 export async function startDaemon(
   settings: Settings,
   options: StartDaemonOptions,
 ): Promise<RunningDaemon> {
   const logger = daemonLogger("daemon");
+  const credentials = await loadApiCredentials(settings.api.auth);
+  const insecure = insecureTransportWarning(settings.api.baseUrl);
+  if (insecure !== null) logger.warn(insecure);
+  const transport = settings.api.caCertFile === ""
+    ? null
+    : await createApiFetch(settings.api.caCertFile);
+  const auth = new ApiAuth(credentials, {
+    baseUrl: settings.api.baseUrl,
+    fetch: transport?.fetch,
+    requestTimeoutMs: settings.api.requestTimeoutSeconds * 1000,
+    logger: daemonLogger("api-auth"),
+  });
   const store = StateStore.open(settings.orchestrator.stateDirectory, {
     orchestratorId: settings.orchestrator.orchestratorId ?? undefined,
   });
   const orchestratorId = store.orchestratorId();
-  const backend = options.backend ??
-    new DockerBackend(settings.container.dockerEndpoint);
+  const certificateDirectory =
+    `${settings.orchestrator.stateDirectory}/certificates`;
+  await Deno.mkdir(certificateDirectory, { recursive: true, mode: 0o700 });
+  await removeStaleCertificateDirectories(certificateDirectory);
+  const backend = options.backend ?? createBackend(settings);
+  logger.debug(describeHardening(settings.container.hardening));
   const metrics = new DaemonMetrics({
     version: options.version,
     gauges: {
@@ -119,6 +173,7 @@ export async function startDaemon(
     baseUrl: settings.api.baseUrl,
     requestTimeoutMs: settings.api.requestTimeoutSeconds * 1000,
     onResponse: (endpoint, status) => metrics.apiResponse(endpoint, status),
+    fetch: auth.fetch,
   });
   const reporter = new DurableReporter(store, api, daemonLogger("outbox"), {
     ...options.outboxBackoff,
@@ -134,6 +189,18 @@ export async function startDaemon(
     orchestratorId,
     logger: daemonLogger("job"),
     tracker: storeTracker(store),
+    daemonSecrets: () => auth.secrets,
+    refreshCredentials: (jobId) => api.refreshCredentials(jobId),
+    certificates: settings.certificate.enabled === "false" ? undefined : {
+      fetch: (customer) =>
+        fetchCustomerCertificate(customer, {
+          baseUrl: settings.api.baseUrl,
+          fetch: auth.fetch,
+          requestTimeoutMs: settings.api.requestTimeoutSeconds * 1000,
+        }),
+      directory: certificateDirectory,
+      warnDays: settings.certificate.warnDays,
+    },
   });
 
   const scheduler = settings.schedule.mode === "Orchestrator"
@@ -255,6 +322,8 @@ export async function startDaemon(
       await reporter.stop();
       await stopEngineChecks();
       await statusServer?.close();
+      auth.close();
+      transport?.close();
       store.close();
       logger.info("iam-orchestrator stopped");
     })();

@@ -29,7 +29,20 @@ import {
   parseImageReference,
   withRegistry,
 } from "../runtime/image_reference.ts";
-import { buildJobEnvironment } from "./job_environment.ts";
+import {
+  memoryKillMessage,
+  memoryLimitBytes,
+} from "../runtime/container_hardening.ts";
+import {
+  certificateExpiryWarning,
+  type CertificateFile,
+  type CustomerCertificate,
+  writeCertificateFile,
+} from "./customer_certificate.ts";
+import {
+  buildJobEnvironment,
+  CLIENT_CERT_CONTAINER_PATH,
+} from "./job_environment.ts";
 import { jobLabels } from "./job_labels.ts";
 import { type LineCounts, LineSkipper } from "./line_skipper.ts";
 
@@ -67,6 +80,16 @@ export interface JobRunResult {
   shipping: LogShipperStats | null;
 }
 
+/** Where a job's customer certificate comes from and goes to. */
+export interface CertificateSource {
+  /** Fetches the customer's certificate; null when it has none. */
+  fetch(customer: string): Promise<CustomerCertificate | null>;
+  /** Parent of the private per-job directories the file is written to. */
+  directory: string;
+  /** Days before expiry from which a warning is logged. */
+  warnDays: number;
+}
+
 export interface JobRunnerOptions {
   backend: ExecutionBackend;
   reporter: JobReporter;
@@ -75,7 +98,11 @@ export interface JobRunnerOptions {
   logger: Logger;
   tracker?: RunTracker;
   /** Secrets of the daemon itself, such as the API password, masked too. */
-  daemonSecrets?: string[];
+  daemonSecrets?: () => string[];
+  /** Customer certificates, when the API serves them. */
+  certificates?: CertificateSource;
+  /** Asks the API for new registry credentials after a rejected pull. */
+  refreshCredentials?: (jobId: string) => Promise<Job>;
 }
 
 export interface RunJobOptions {
@@ -112,10 +139,13 @@ type Note = (message: string, level?: LogLevel) => void;
 interface RunContext {
   job: Job;
   shipper: LogShipper;
+  /** Replaced when new secrets arrive, before any output is read. */
   masker: SecretMasker;
   note: Note;
   logger: Logger;
   started: number;
+  /** The customer certificate's file, removed when the run ends. */
+  certificate: CertificateFile | null;
 }
 
 /** Runs jobs in containers; one instance serves every job of the daemon. */
@@ -128,7 +158,11 @@ export class JobRunner {
 
   /** Runs one job to its final status. Never throws for a job's own failure. */
   async run(job: Job, options: RunJobOptions = {}): Promise<JobRunResult> {
-    const context = this.#context(job);
+    const fetched = await this.#fetchCertificate(job);
+    const context = this.#context(
+      job,
+      fetched.certificate === null ? [] : [fetched.certificate.password],
+    );
     const { note } = context;
     this.#options.tracker?.preparing(job);
     await this.#options.reporter.reportStatus(job.id, "Running");
@@ -143,10 +177,17 @@ export class JobRunner {
     let run: RunHandle | null = null;
     let result: JobRunResult;
     try {
+      if (fetched.error !== null) throw new JobFailure(fetched.error);
       const image = this.#resolveImage(job);
       note(`Image: ${formatImageReference(image)}`);
-      await this.#ensureImage(job, image, note);
-      const environment = buildJobEnvironment(job);
+      await this.#ensureImage(job, image, context);
+      const certificate = await this.#writeCertificate(
+        fetched.certificate,
+        context,
+      );
+      const environment = buildJobEnvironment(job, {
+        certificatePassword: certificate?.password ?? null,
+      });
       if (!environment.ok) throw new JobFailure(environment.reason);
       for (const warning of environment.warnings) note(warning, "Warning");
 
@@ -157,6 +198,10 @@ export class JobRunner {
         image: formatImageReference(image),
         env: environment.env,
         labels: jobLabels(job, this.#options.orchestratorId),
+        readOnlyMounts: certificate === null ? [] : [{
+          hostPath: certificate.hostPath,
+          containerPath: CLIENT_CERT_CONTAINER_PATH,
+        }],
       });
       this.#options.tracker?.started(job, run.id);
       note(`Container ${run.id.slice(0, 12)} started`);
@@ -215,20 +260,14 @@ export class JobRunner {
     return await this.#finish(null, context, failed(reason));
   }
 
-  #context(job: Job): RunContext {
+  #context(job: Job, extraSecrets: string[] = []): RunContext {
     const { reporter, settings } = this.#options;
     const logger = this.#options.logger.with({
       jobId: job.id,
       jobName: job.name,
       customer: job.customer,
     });
-    const masker = new SecretMasker([
-      ...jobSecrets(job, settings.log.secretParameterPatterns),
-      ...(this.#options.daemonSecrets ?? []).map((value) => ({
-        name: "daemon secret",
-        value,
-      })),
-    ]);
+    const masker = this.#masker(job, extraSecrets);
     const shipper = new LogShipper(job.id, {
       send: (entry: LogEntry) => reporter.sendLog(entry),
     }, {
@@ -238,7 +277,7 @@ export class JobRunner {
       spoolDirectory: settings.orchestrator.stateDirectory,
     });
     const note: Note = (message, level = "Info") => {
-      const masked = masker.mask(message);
+      const masked = context.masker.mask(message);
       shipper.appendOrchestrator(masked, level);
       if (level === "Error") logger.error(masked);
       else if (level === "Warning") logger.warn(masked);
@@ -251,7 +290,68 @@ export class JobRunner {
         "Warning",
       );
     }
-    return { job, shipper, masker, note, logger, started: performance.now() };
+    const context: RunContext = {
+      job,
+      shipper,
+      masker,
+      note,
+      logger,
+      started: performance.now(),
+      certificate: null,
+    };
+    return context;
+  }
+
+  #masker(job: Job, extraSecrets: string[]): SecretMasker {
+    const daemonSecrets = this.#options.daemonSecrets?.() ?? [];
+    return new SecretMasker([
+      ...jobSecrets(job, this.#options.settings.log.secretParameterPatterns),
+      ...[...daemonSecrets, ...extraSecrets].map((value) => ({
+        name: "credential",
+        value,
+      })),
+    ]);
+  }
+
+  /** Fetches the customer certificate; a failure fails the job later. */
+  async #fetchCertificate(
+    job: Job,
+  ): Promise<
+    { certificate: CustomerCertificate | null; error: string | null }
+  > {
+    const source = this.#options.certificates;
+    if (source === undefined || job.customer === "") {
+      return { certificate: null, error: null };
+    }
+    try {
+      return { certificate: await source.fetch(job.customer), error: null };
+    } catch (error) {
+      return {
+        certificate: null,
+        error: `Fetching the certificate of customer ${job.customer} ` +
+          `failed: ${(error as Error).message}`,
+      };
+    }
+  }
+
+  async #writeCertificate(
+    certificate: CustomerCertificate | null,
+    context: RunContext,
+  ): Promise<CertificateFile | null> {
+    const source = this.#options.certificates;
+    if (certificate === null || source === undefined) return null;
+    const warning = certificateExpiryWarning(certificate, {
+      warnDays: source.warnDays,
+    });
+    if (warning !== null) context.note(warning, "Warning");
+    context.certificate = await writeCertificateFile(certificate, {
+      parentDirectory: source.directory,
+    });
+    context.note(
+      `Customer certificate ${certificate.thumbprint} mounted at ` +
+        CLIENT_CERT_CONTAINER_PATH,
+    );
+    return context.certificate;
   }
 
   async #finish(
@@ -260,6 +360,8 @@ export class JobRunner {
     result: JobRunResult,
   ): Promise<JobRunResult> {
     const { job, shipper, note, logger } = context;
+    // The running container keeps its bind mount of a deleted file.
+    await context.certificate?.remove();
     if (result.status === "Detached") {
       note(
         `Orchestrator is shutting down; container ` +
@@ -306,11 +408,46 @@ export class JobRunner {
       : withRegistry(image, job.registryServer);
   }
 
+  /**
+   * Makes the image available. A pull the registry rejects for its
+   * credentials asks the API for new ones once and tries again.
+   */
   async #ensureImage(
     job: Job,
     image: ImageReference,
-    note: Note,
+    context: RunContext,
   ): Promise<void> {
+    try {
+      await this.#pull(job, image, context.note);
+    } catch (error) {
+      const refresh = this.#options.refreshCredentials;
+      if (
+        !(error instanceof ImageError) || !error.authenticationFailed ||
+        refresh === undefined || job.registryUsername === null
+      ) {
+        throw error;
+      }
+      context.note(
+        `${error.message}; asking the IAM API for new registry credentials`,
+        "Warning",
+      );
+      let refreshed: Job;
+      try {
+        refreshed = await refresh(job.id);
+      } catch (refreshError) {
+        throw new JobFailure(
+          `${error.message}, and refreshing the registry credentials ` +
+            `failed: ${(refreshError as Error).message}`,
+        );
+      }
+      if (refreshed.registryPassword !== null) {
+        context.masker = this.#masker(job, [refreshed.registryPassword]);
+      }
+      await this.#pull(refreshed, image, context.note);
+    }
+  }
+
+  async #pull(job: Job, image: ImageReference, note: Note): Promise<void> {
     const auth: RegistryAuth | null =
       job.registryUsername !== null && job.registryPassword !== null
         ? {
@@ -426,8 +563,10 @@ export class JobRunner {
 
     note(`Container exited with code ${exit.exitCode}`);
     if (exit.oomKilled) {
-      reason ??= `Container was killed for exceeding its memory limit ` +
-        `(exit code ${exit.exitCode})`;
+      reason ??= memoryKillMessage(
+        memoryLimitBytes(settings.container.hardening),
+        exit.exitCode,
+      );
       note(reason, "Error");
     }
     if (exit.error !== null) note(`Engine reported: ${exit.error}`, "Warning");

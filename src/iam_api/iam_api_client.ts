@@ -68,6 +68,12 @@ export interface IamApiClientOptions {
   maxResponseBytes?: number;
   /** Called after each request with its endpoint and status (null: none). */
   onResponse?: (endpoint: string, status: number | null) => void;
+  /**
+   * Sends the requests; the authenticating fetch of `ApiAuth` adds the
+   * bearer token and logs in again after a 401.
+   * @default {globalThis.fetch}
+   */
+  fetch?: (input: string | URL, init?: RequestInit) => Promise<Response>;
 }
 
 const EXCERPT_LENGTH = 200;
@@ -85,12 +91,14 @@ export class IamApiClient {
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
   readonly #onResponse: IamApiClientOptions["onResponse"];
+  readonly #fetch: NonNullable<IamApiClientOptions["fetch"]>;
 
   constructor(options: IamApiClientOptions) {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
     this.#onResponse = options.onResponse;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
   /**
@@ -217,6 +225,72 @@ export class IamApiClient {
     return true;
   }
 
+  /**
+   * Asks the server for new registry credentials of a job.
+   *
+   * @returns the job with its new credentials
+   * @throws {ApiError} when the call fails; 400 means the job is neither
+   *   Pending nor Running, 404 that the server has no such endpoint or job
+   */
+  async refreshCredentials(id: string): Promise<Job> {
+    const endpoint = "POST /api/jobs/{id}/refresh-credentials";
+    const { status, text } = await this.#request(
+      endpoint,
+      `/api/jobs/${encodeURIComponent(id)}/refresh-credentials`,
+      { method: "POST" },
+    );
+    if (status !== 200) throw this.#statusError(endpoint, status, text);
+    const result = parseJob(this.#parseJson(endpoint, status, text));
+    if (!result.ok) {
+      throw new ApiError(
+        `${endpoint} returned a malformed job ${id}: ${result.reason}`,
+        { status, endpoint },
+      );
+    }
+    return result.job;
+  }
+
+  /**
+   * Asks whether the server wants this orchestrator to restart for an
+   * update.
+   *
+   * @returns null when the server has no such endpoint or does not know
+   *   the orchestrator (404)
+   */
+  async getUpdateStatus(orchestratorId: string): Promise<boolean | null> {
+    const endpoint = "GET /api/orchestrators/{id}/update-status";
+    const { status, text } = await this.#request(
+      endpoint,
+      `/api/orchestrators/${encodeURIComponent(orchestratorId)}/update-status`,
+    );
+    if (status === 404) return null;
+    if (status !== 200) throw this.#statusError(endpoint, status, text);
+    const body = this.#parseJson(endpoint, status, text);
+    if (typeof body !== "object" || body === null) {
+      throw new ApiError(`${endpoint} answered with "${excerpt(text)}"`, {
+        status,
+        endpoint,
+      });
+    }
+    const entry = Object.entries(body).find(([name]) =>
+      name.toLowerCase() === "pendingupdate"
+    );
+    return entry?.[1] === true;
+  }
+
+  /** Acknowledges an update request. */
+  async acknowledgeUpdate(orchestratorId: string): Promise<void> {
+    const endpoint = "POST /api/orchestrators/{id}/update-ack";
+    const answer = await this.#request(
+      endpoint,
+      `/api/orchestrators/${encodeURIComponent(orchestratorId)}/update-ack`,
+      { method: "POST" },
+    );
+    if (answer.status < 200 || answer.status > 299) {
+      throw this.#statusError(endpoint, answer.status, answer.text);
+    }
+  }
+
   #statusError(endpoint: string, status: number, text: string): ApiError {
     const body = text === "" ? "an empty body" : `"${excerpt(text)}"`;
     return new ApiError(`${endpoint} answered ${status} with ${body}`, {
@@ -246,7 +320,7 @@ export class IamApiClient {
     const signal = AbortSignal.timeout(this.#timeoutMs);
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await this.#fetch(url, {
         method: init.method ?? "GET",
         body: init.body,
         headers: {

@@ -18,6 +18,11 @@ import {
   type RunSummary,
 } from "./execution_backend.ts";
 import {
+  type ContainerHardening,
+  DEFAULT_CONTAINER_HARDENING,
+  hardeningContainerOptions,
+} from "./container_hardening.ts";
+import {
   encodeFrame,
   FrameReader,
   LogPosition,
@@ -120,10 +125,22 @@ export function describeEngineFailure(
 export class DockerBackend implements ExecutionBackend {
   readonly #docker: Docker;
   readonly #endpoint: DockerEndpoint;
+  readonly #hardening: ReturnType<typeof hardeningContainerOptions>;
 
-  constructor(endpoint: DockerEndpoint) {
+  /**
+   * @param endpoint the engine's address
+   * @param options.hardening limits and security options of every
+   *   container; the defaults of `DEFAULT_CONTAINER_HARDENING` when unset
+   */
+  constructor(
+    endpoint: DockerEndpoint,
+    options: { hardening?: ContainerHardening } = {},
+  ) {
     this.#endpoint = endpoint;
     this.#docker = new Docker(dockerodeOptions(endpoint));
+    this.#hardening = hardeningContainerOptions(
+      options.hardening ?? DEFAULT_CONTAINER_HARDENING,
+    );
   }
 
   /** The dockerode client, for the parts of the daemon that list or adopt containers. */
@@ -241,7 +258,9 @@ export class DockerBackend implements ExecutionBackend {
         Tty: false,
         AttachStdout: false,
         AttachStderr: false,
+        User: this.#hardening.User,
         HostConfig: {
+          ...this.#hardening.HostConfig,
           // Output is read to its end before the container is removed.
           AutoRemove: false,
           Binds: binds.length > 0 ? binds : undefined,
