@@ -32,7 +32,9 @@ export function spawnDaemon(settings: Record<string, string>): DaemonProcess {
       [key, value],
     ) => ["--set", `${key}=${value}`]),
   ];
-  const child = new Deno.Command(Deno.execPath(), {
+  // "deno" from PATH, which `--allow-run=deno` covers; Deno.execPath() may be
+  // the real binary behind that link, which it does not.
+  const child = new Deno.Command("deno", {
     args,
     stdin: "null",
     stdout: "piped",
