@@ -90,9 +90,16 @@ export async function runRunCommand(
     return 1;
   }
   const stopped = installSignalHandlers(() => running.shutdown(), logger);
-  await running.polling;
+  let fatal: Error | null = null;
+  try {
+    await running.polling;
+  } catch (error) {
+    fatal = error as Error;
+    logger.fatal("Cannot go on: {error}", { error: fatal.message });
+  }
   await running.shutdown();
   stopped.dispose();
+  if (fatal !== null) return 1;
   if (running.daemon.updateRequested) {
     logger.info(
       "Exiting with code {code} so that the supervisor starts the new version",

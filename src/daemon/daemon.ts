@@ -57,6 +57,11 @@ export interface DaemonOptions {
   onPoll?: (succeeded: boolean, error?: string) => void;
   /** Called after each engine check with its outcome, for readiness. */
   onEngineCheck?: (succeeded: boolean, error?: string) => void;
+  /**
+   * False while the engine does not answer; polls are skipped then, so that
+   * no job is taken that could not start.
+   */
+  engineAvailable?: () => boolean;
 }
 
 /** Longest wait between polls while the API keeps failing, in milliseconds. */
@@ -88,6 +93,7 @@ export class Daemon {
   #updateRequested = false;
   #pollFailures = 0;
   #backlog = false;
+  #pausedForEngine = false;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
@@ -233,6 +239,8 @@ export class Daemon {
       } catch (error) {
         const message = (error as Error).message;
         onEngineCheck?.(false, message);
+        // A missing Deno permission does not go away by waiting.
+        if (/Deno needs --allow/.test(message)) throw error;
         const delay = backoffDelay(attempt, {
           baseMs: 1000,
           capMs: MAX_ENGINE_BACKOFF_MS,
@@ -348,6 +356,19 @@ export class Daemon {
     await this.#checkForUpdate();
     if (this.stopping) return 0;
     this.#startWaitingFires();
+    if (!(this.#options.engineAvailable?.() ?? true)) {
+      if (!this.#pausedForEngine) {
+        this.#pausedForEngine = true;
+        this.#logger.warn(
+          "The container engine does not answer; not polling for jobs until it does",
+        );
+      }
+      return intervalMs;
+    }
+    if (this.#pausedForEngine) {
+      this.#pausedForEngine = false;
+      this.#logger.info("The container engine answers again; polling resumes");
+    }
     const free = this.#freeSlots();
     if (free <= 0) {
       // A finishing job wakes the loop, so no poll is wasted while full.

@@ -258,6 +258,7 @@ export async function startDaemon(
       if (succeeded) readiness.pollSucceeded();
       else readiness.pollFailed(`Polling the IAM API failed: ${error}`);
     },
+    engineAvailable: () => readiness.engineAvailable,
     onEngineCheck: (succeeded, error) => {
       if (succeeded) readiness.engineSucceeded();
       else readiness.engineFailed(error ?? "the engine did not answer");
@@ -308,7 +309,8 @@ export async function startDaemon(
     shutdownPromise ??= (async () => {
       readiness.shuttingDown();
       daemon.stop();
-      await polling;
+      // A polling loop that failed was reported by whoever awaited it.
+      await polling.catch(() => undefined);
       const graceMs = settings.orchestrator.shutdownGraceSeconds * 1000;
       await daemon.shutdown(graceMs);
       // What the API has not accepted stays in the store for the next start.

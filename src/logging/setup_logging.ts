@@ -6,7 +6,6 @@
  */
 import {
   configure,
-  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
   type Logger,
@@ -47,47 +46,81 @@ function withProperties(format: (record: LogRecord) => string) {
   };
 }
 
+/** Renders a message with its values, strings without quotes. */
+function renderMessage(record: LogRecord): string {
+  return record.message
+    .map((part, index) =>
+      index % 2 === 0 || typeof part === "string"
+        ? String(part)
+        : JSON.stringify(part) ?? String(part)
+    )
+    .join("");
+}
+
+const LEVEL_NAMES: Record<LogLevel, string> = {
+  trace: "TRACE",
+  debug: "DEBUG",
+  info: "INFO",
+  warning: "WARN",
+  error: "ERROR",
+  fatal: "FATAL",
+};
+
+/** One JSON object per line: time, level, logger, message, then the fields. */
+function formatJsonLine(record: LogRecord): string {
+  return JSON.stringify({
+    "@timestamp": new Date(record.timestamp).toISOString(),
+    level: LEVEL_NAMES[record.level],
+    logger: record.category.join("."),
+    message: renderMessage(record),
+    ...record.properties,
+  }) + "\n";
+}
+
 function formatField(value: unknown): string {
   return typeof value === "string" && !/\s/.test(value)
     ? value
     : JSON.stringify(value);
 }
 
-// Standard error's writable stream can be locked by one writer only, so the
-// sinks built on it are made once per format and reused by later setups.
-const stderrSinks = new Map<boolean, Sink>();
-let stderrWriter: WritableStreamDefaultWriter<Uint8Array> | null = null;
+// Records are written synchronously, so that the last lines before an exit
+// are not lost in a stream buffer.
 const encoder = new TextEncoder();
 
-function stderrSink(json: boolean, formatter: (record: LogRecord) => string) {
-  let sink = stderrSinks.get(json);
-  if (sink === undefined) {
-    sink = (record: LogRecord) => {
-      stderrWriter ??= Deno.stderr.writable.getWriter();
-      stderrWriter.write(encoder.encode(formatter(record))).catch(() => {
-        // Standard error closed: nothing is left to report the loss to.
-      });
-    };
-    stderrSinks.set(json, sink);
+function writeStderr(text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  try {
+    while (written < bytes.length) {
+      written += Deno.stderr.writeSync(bytes.subarray(written));
+    }
+  } catch {
+    // Standard error closed: nothing is left to report the loss to.
   }
-  return sink;
 }
 
 /**
- * Configures LogTape for the daemon. `sink` replaces standard error, as
- * tests do to capture records.
+ * Configures LogTape for the daemon. `write` receives each formatted record
+ * in place of standard error, and `sink` each unformatted one, as tests do
+ * to capture them.
  */
 export async function setupLogging(
   logging: Settings["logging"],
-  options: { sink?: Sink; isTerminal?: boolean } = {},
+  options: {
+    sink?: Sink;
+    write?: (text: string) => void;
+    isTerminal?: boolean;
+  } = {},
 ): Promise<void> {
   const isTerminal = options.isTerminal ?? Deno.stderr.isTerminal();
   const json = logging.format === "Json" ||
     (logging.format === "Auto" && !isTerminal);
   const formatter = json
-    ? getJsonLinesFormatter({ properties: "flatten" })
+    ? formatJsonLine
     : withProperties(getTextFormatter({ timestamp: "rfc3339", value: "bare" }));
-  const sink = options.sink ?? stderrSink(json, formatter);
+  const write = options.write ?? writeStderr;
+  const sink: Sink = options.sink ??
+    ((record: LogRecord) => write(formatter(record)));
   await configure({
     reset: true,
     sinks: { main: sink },

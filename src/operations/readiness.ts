@@ -110,6 +110,14 @@ export class Readiness {
     this.#engine.lastFailure = reason;
   }
 
+  /**
+   * True unless the last engine check failed, so the daemon takes no jobs
+   * it could not start.
+   */
+  get engineAvailable(): boolean {
+    return this.#engine.lastFailure === null;
+  }
+
   /** Makes the daemon unready for good, as at the start of a shutdown. */
   shuttingDown(): void {
     this.#stopping = true;
