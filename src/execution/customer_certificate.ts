@@ -1,3 +1,8 @@
+import {
+  describeFetchError,
+  excerpt,
+  readLimited,
+} from "../iam_api/http_body.ts";
 /**
  * A customer's client certificate: fetched from `GET
  * /api/certificates/{customer}`, written as a PFX file into a private
@@ -380,44 +385,4 @@ function parseTime(value: unknown): number | null {
   const text = value.trim();
   const time = Date.parse(HAS_OFFSET.test(text) ? text : `${text}Z`);
   return Number.isFinite(time) ? time : null;
-}
-
-async function readLimited(
-  response: Response,
-  maxBytes: number,
-): Promise<string> {
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let size = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new RangeError(
-        `the response is larger than the limit of ${maxBytes} bytes`,
-      );
-    }
-    text += decoder.decode(value, { stream: true });
-  }
-  return text + decoder.decode();
-}
-
-function excerpt(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
-}
-
-function describeFetchError(error: unknown): string {
-  if (error instanceof DOMException && error.name === "TimeoutError") {
-    return "timed out";
-  }
-  if (error instanceof Deno.errors.NotCapable) {
-    return `Deno permission missing (${error.message}); allow the API host ` +
-      `with --allow-net`;
-  }
-  return error instanceof Error ? error.message : String(error);
 }

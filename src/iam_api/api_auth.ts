@@ -14,6 +14,7 @@
  */
 import { getLogger, type Logger } from "@logtape/logtape";
 import { backoffDelay, sleep as sleepFor } from "./retry.ts";
+import { describeFetchError, excerpt, readLimited } from "./http_body.ts";
 
 /** Source of the bearer token. */
 export type ApiCredentials =
@@ -487,7 +488,9 @@ export class ApiAuth {
       );
     }
     const receivedAt = this.#now();
-    const text = await readBody(response);
+    const text = await readLimited(response, MAX_LOGIN_RESPONSE_BYTES).catch(
+      () => "",
+    );
     const status = response.status;
     if (status === 401 || status === 403) {
       throw new LoginError(
@@ -576,43 +579,4 @@ function parseTime(value: unknown): number | null {
   const text = value.trim();
   const time = Date.parse(HAS_OFFSET.test(text) ? text : `${text}Z`);
   return Number.isFinite(time) ? time : null;
-}
-
-async function readBody(response: Response): Promise<string> {
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let size = 0;
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_LOGIN_RESPONSE_BYTES) {
-        await reader.cancel();
-        break;
-      }
-      text += decoder.decode(value, { stream: true });
-    }
-  } catch {
-    // A broken body is reported through the status or the JSON check.
-  }
-  return text + decoder.decode();
-}
-
-function excerpt(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
-}
-
-function describeFetchError(error: unknown): string {
-  if (error instanceof DOMException && error.name === "TimeoutError") {
-    return "timed out";
-  }
-  if (error instanceof Deno.errors.NotCapable) {
-    return `Deno permission missing (${error.message}); allow the API host ` +
-      `with --allow-net`;
-  }
-  return error instanceof Error ? error.message : String(error);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { type Job, type JobStatus, type LogEntry, parseJob } from "./job.ts";
+import { describeFetchError, excerpt, readLimited } from "./http_body.ts";
 
 /** A failed API call. */
 export class ApiError extends Error {
@@ -74,15 +75,6 @@ export interface IamApiClientOptions {
    * @default {globalThis.fetch}
    */
   fetch?: (input: string | URL, init?: RequestInit) => Promise<Response>;
-}
-
-const EXCERPT_LENGTH = 200;
-
-function excerpt(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > EXCERPT_LENGTH
-    ? `${flat.slice(0, EXCERPT_LENGTH)}…`
-    : flat;
 }
 
 /** Calls the IAM API. */
@@ -361,47 +353,4 @@ export class IamApiClient {
     }
     return { status: response.status, text };
   }
-}
-
-function describeFetchError(error: unknown): string {
-  if (error instanceof DOMException && error.name === "TimeoutError") {
-    return "timed out";
-  }
-  if (error instanceof Deno.errors.NotCapable) {
-    return `Deno permission missing (${error.message}); allow the API ` +
-      `host with --allow-net`;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Reads a body as text, failing once it passes `maxBytes`. */
-async function readLimited(
-  response: Response,
-  maxBytes: number,
-): Promise<string> {
-  if (response.body === null) return "";
-  const declared = Number(response.headers.get("content-length") ?? "NaN");
-  if (declared > maxBytes) {
-    await response.body.cancel();
-    throw new RangeError(
-      `body of ${declared} bytes is larger than the limit of ${maxBytes}`,
-    );
-  }
-  const decoder = new TextDecoder();
-  let text = "";
-  let size = 0;
-  const reader = response.body.getReader();
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new RangeError(
-        `body is larger than the limit of ${maxBytes} bytes`,
-      );
-    }
-    text += decoder.decode(value, { stream: true });
-  }
-  return text + decoder.decode();
 }
