@@ -6,7 +6,6 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { parseArgs } from "node:util";
 import { ConfigError, loadSettings } from "../config/load_settings.ts";
 import type { Settings } from "../config/settings.ts";
 import {
@@ -17,14 +16,14 @@ import {
 import { type Job, type LogEntry, parseJob } from "../iam_api/job.ts";
 import { setupLogging } from "../logging/setup_logging.ts";
 import { DockerBackend } from "../runtime/docker_backend.ts";
-import { VERSION } from "../version.ts";
+import { parseCommandArgs, USAGE_EXIT_CODE } from "./command_args.ts";
 import type { CommandIo } from "./command_io.ts";
 import { settingsFlags } from "./settings_flags.ts";
 
 /** Exit code when the job failed before its container ran. */
 export const EXEC_FAILED_EXIT_CODE = 1;
 /** Exit code for invalid options, settings or job files. */
-export const EXEC_USAGE_EXIT_CODE = 2;
+export const EXEC_USAGE_EXIT_CODE = USAGE_EXIT_CODE;
 /** Exit code when the job reached its timeout, as GNU `timeout` uses. */
 export const EXEC_TIMEOUT_EXIT_CODE = 124;
 /** Exit code when SIGINT or SIGTERM stopped the job, as shells report SIGINT. */
@@ -103,41 +102,26 @@ export async function runExecCommand(
   io: CommandIo,
   options: ExecCommandOptions = {},
 ): Promise<number> {
-  let values: Record<string, unknown>;
-  try {
-    values = parseArgs({
-      args,
-      options: {
-        image: { type: "string" },
-        param: { type: "string", multiple: true },
-        script: { type: "string" },
-        "what-if": { type: "boolean" },
-        name: { type: "string" },
-        customer: { type: "string" },
-        job: { type: "string" },
-        timeout: { type: "string" },
-        config: { type: "string" },
-        set: { type: "string", multiple: true },
-        ...Object.fromEntries(
-          SETTINGS_KEY_FLAGS.map((name) => [name, { type: "string" as const }]),
-        ),
-        help: { type: "boolean" },
-        version: { type: "boolean" },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    io.stderr(`${(error as Error).message}\n\n${HELP}`);
-    return EXEC_USAGE_EXIT_CODE;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
-  if (values.version) {
-    io.stdout(VERSION);
-    return 0;
-  }
+  const parsed = parseCommandArgs(args, io, {
+    options: {
+      image: { type: "string" },
+      param: { type: "string", multiple: true },
+      script: { type: "string" },
+      "what-if": { type: "boolean" },
+      name: { type: "string" },
+      customer: { type: "string" },
+      job: { type: "string" },
+      timeout: { type: "string" },
+      config: { type: "string" },
+      set: { type: "string", multiple: true },
+      ...Object.fromEntries(
+        SETTINGS_KEY_FLAGS.map((name) => [name, { type: "string" as const }]),
+      ),
+    },
+    help: HELP,
+  });
+  if ("exitCode" in parsed) return parsed.exitCode;
+  const { values } = parsed;
 
   let settings: Settings;
   let job: Job;

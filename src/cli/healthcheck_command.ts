@@ -5,9 +5,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { ConfigError, loadSettings } from "../config/load_settings.ts";
-import { VERSION } from "../version.ts";
+import { parseCommandArgs } from "./command_args.ts";
 import type { CommandIo } from "./command_io.ts";
 import { settingsFlags } from "./settings_flags.ts";
 
@@ -50,32 +49,17 @@ export async function runHealthcheckCommand(
   args: string[],
   io: CommandIo,
 ): Promise<number> {
-  let values: Record<string, unknown>;
-  try {
-    values = parseArgs({
-      args,
-      options: {
-        url: { type: "string" },
-        timeout: { type: "string" },
-        config: { type: "string" },
-        set: { type: "string", multiple: true },
-        help: { type: "boolean" },
-        version: { type: "boolean" },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    io.stderr(`${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
-  if (values.version) {
-    io.stdout(VERSION);
-    return 0;
-  }
+  const parsed = parseCommandArgs(args, io, {
+    options: {
+      url: { type: "string" },
+      timeout: { type: "string" },
+      config: { type: "string" },
+      set: { type: "string", multiple: true },
+    },
+    help: HELP,
+  });
+  if ("exitCode" in parsed) return parsed.exitCode;
+  const { values } = parsed;
 
   let timeoutSeconds = DEFAULT_HEALTHCHECK_TIMEOUT_SECONDS;
   if (typeof values.timeout === "string") {

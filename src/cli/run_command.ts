@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { ConfigError, loadSettings } from "../config/load_settings.ts";
 import { startDaemon } from "../daemon/start_daemon.ts";
 import { daemonLogger, setupLogging } from "../logging/setup_logging.ts";
 import { VERSION } from "../version.ts";
+import { parseCommandArgs } from "./command_args.ts";
 import type { CommandIo } from "./command_io.ts";
 import { installSignalHandlers } from "./signals.ts";
 import {
@@ -41,29 +41,12 @@ export async function runRunCommand(
   args: string[],
   io: CommandIo,
 ): Promise<number> {
-  let values: Record<string, unknown>;
-  try {
-    values = parseArgs({
-      args,
-      options: {
-        ...SETTINGS_OPTIONS,
-        help: { type: "boolean" },
-        version: { type: "boolean" },
-      },
-      strict: true,
-    }).values;
-  } catch (error) {
-    io.stderr(`${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
-  if (values.version) {
-    io.stdout(VERSION);
-    return 0;
-  }
+  const parsed = parseCommandArgs(args, io, {
+    options: SETTINGS_OPTIONS,
+    help: HELP,
+  });
+  if ("exitCode" in parsed) return parsed.exitCode;
+  const { values } = parsed;
 
   let loaded;
   try {
