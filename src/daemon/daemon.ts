@@ -440,15 +440,20 @@ export class Daemon {
    * shutdown and the exit code let a supervisor start the new version.
    */
   async #checkForUpdate(): Promise<void> {
-    if (!this.#updateChecksSupported) return;
+    if (!this.#updateChecksSupported || this.stopping) return;
     const { api, orchestratorId } = this.#options;
     try {
       const pending = await api.getUpdateStatus(orchestratorId);
       if (pending === null) {
-        this.#updateChecksSupported = false;
-        this.#logger.info(
-          "The IAM API has no update-status endpoint (404); update checks are off",
-        );
+        // A second-generation server also answers 404 until it has accepted
+        // this orchestrator's first heartbeat, so only a server without the
+        // heartbeat endpoint (the first generation) turns the checks off.
+        if (!this.#heartbeatSupported) {
+          this.#updateChecksSupported = false;
+          this.#logger.info(
+            "The IAM API has no update-status endpoint (404); update checks are off",
+          );
+        }
         return;
       }
       if (!pending) return;

@@ -141,6 +141,8 @@ interface RunContext {
   shipper: LogShipper;
   /** Replaced when new secrets arrive, before any output is read. */
   masker: SecretMasker;
+  /** Secrets besides the job's and the daemon's, such as the certificate password. */
+  extraSecrets: string[];
   note: Note;
   logger: Logger;
   started: number;
@@ -294,6 +296,7 @@ export class JobRunner {
       job,
       shipper,
       masker,
+      extraSecrets,
       note,
       logger,
       started: performance.now(),
@@ -441,9 +444,27 @@ export class JobRunner {
         );
       }
       if (refreshed.registryPassword !== null) {
-        context.masker = this.#masker(job, [refreshed.registryPassword]);
+        // The certificate password and other extra secrets stay masked.
+        context.extraSecrets = [
+          ...context.extraSecrets,
+          refreshed.registryPassword,
+        ];
+        context.masker = this.#masker(job, context.extraSecrets);
       }
-      await this.#pull(refreshed, image, context.note);
+      try {
+        await this.#pull(refreshed, image, context.note);
+      } catch (retryError) {
+        if (
+          retryError instanceof ImageError && retryError.authenticationFailed
+        ) {
+          throw new JobFailure(
+            `${retryError.message}; the registry also rejected the ` +
+              `credentials that the IAM API returned on refresh, so fix ` +
+              `the job's registry credentials in the IAM API`,
+          );
+        }
+        throw retryError;
+      }
     }
   }
 
