@@ -4,6 +4,11 @@ import { spawnDaemon, waitUntil } from "../support/daemon_process.ts";
 import { logLines, waitForStatus, withHarness } from "../support/harness.ts";
 import { TEST_IMAGE } from "../support/jobs.ts";
 import { ensureSwarm, leaveSwarmIfCreated } from "../setup/swarm.ts";
+import {
+  ensureRegistry,
+  REGISTRY,
+  removeImage,
+} from "../security/security_support.ts";
 
 const integration = { sanitizeOps: false, sanitizeResources: false };
 
@@ -107,6 +112,41 @@ Deno.test({
       await daemon.exited;
       await api.close();
       await Deno.remove(stateDirectory, { recursive: true });
+      await leaveSwarmIfCreated();
+    }
+  },
+});
+
+Deno.test({
+  name: "daemon pulls a swarm job's image with its credentials",
+  ...integration,
+  fn: async () => {
+    await ensureRegistry();
+    await ensureSwarm();
+    try {
+      await withHarness({ settings: SWARM }, async ({ api, docker }) => {
+        // Without the local copy, the task must pull with the job's login.
+        await removeImage(docker, REGISTRY.pulledImage);
+        const job = api.addJob({
+          name: "swarm private image",
+          customer: "alpha",
+          containerImage: REGISTRY.image,
+          registryServer: REGISTRY.server,
+          registryUsername: REGISTRY.username,
+          registryPassword: REGISTRY.password,
+          jobType: "OneOff",
+          parameters: { RUN: "echo pulled" },
+        });
+        assert.equal(
+          await waitForStatus(api, job.id, ["Completed", "Failed"]),
+          "Completed",
+        );
+        assert.deepEqual(logLines(api, job.id, "container"), ["pulled"]);
+        for (const entry of api.logs(job.id)) {
+          assert.ok(!entry.message.includes(REGISTRY.password));
+        }
+      });
+    } finally {
       await leaveSwarmIfCreated();
     }
   },
