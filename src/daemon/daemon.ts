@@ -282,6 +282,17 @@ export class Daemon {
         continue;
       }
       const job = await this.#recoveredJob(jobId, record?.jobJson, run.labels);
+      if (run.neverStarted === true) {
+        // Waiting on a container that never started returns exit code 0 at
+        // once, which would report a job that did not run as Completed.
+        await backend.attach(run.id).remove();
+        const reason = "The orchestrator restarted after it created the " +
+          `job's container ${run.id.slice(0, 12)} and before it started ` +
+          "it; the container was removed and the job did not run";
+        this.#logger.warn("Job {jobId} fails: {reason}", { jobId, reason });
+        this.#track(job, () => runner.abandon(job, reason));
+        continue;
+      }
       const progress = store.logProgress(jobId);
       this.#logger.info(
         "Resuming job {jobId} in container {containerId} ({state}) left by an earlier start",
@@ -297,8 +308,8 @@ export class Daemon {
         runner.adopt(job, {
           containerId: run.id,
           delivered: {
-            stdout: progress?.stdoutBytes ?? 0,
-            stderr: progress?.stderrBytes ?? 0,
+            stdout: progress?.stdoutLines ?? 0,
+            stderr: progress?.stderrLines ?? 0,
           },
         }, signals));
     }
@@ -527,9 +538,15 @@ export class Daemon {
 
   async #rejectMalformed(id: string | null, reason: string): Promise<void> {
     if (id === null) {
-      this.#logger.error("Ignoring a malformed job without an id: {reason}", {
-        reason,
-      });
+      // The server lists such a record at every poll and nothing can fail
+      // it, so each distinct reason is logged once.
+      const key = `record: ${reason}`;
+      if (this.#reportedMalformed.has(key)) return;
+      this.#reportedMalformed.add(key);
+      this.#logger.error(
+        "Ignoring a job record that cannot be run or failed: {reason}",
+        { reason },
+      );
       return;
     }
     if (this.#reportedMalformed.has(id)) return;

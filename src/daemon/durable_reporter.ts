@@ -129,10 +129,14 @@ export class DurableReporter implements JobReporter {
   }
 
   async #deliver(item: OutboxItem): Promise<void> {
-    const seq = this.#store.enqueue(item);
-    if (item.kind === "log" && item.entry.source === "container") {
-      this.#countDeliveredLines(item.entry);
-    }
+    // A container entry counts its lines for adoption after a crash; the
+    // output pipeline gives stdout level Info and stderr level Error.
+    const seq = item.kind === "log" && item.entry.source === "container"
+      ? this.#store.enqueueContainerLog(
+        item,
+        item.entry.level === "Error" ? "stderr" : "stdout",
+      )
+      : this.#store.enqueue(item);
     if (this.#queued.has(item.jobId) || this.#hasBacklog(item.jobId)) {
       this.#queued.add(item.jobId);
       this.#sender.kick();
@@ -167,18 +171,6 @@ export class DurableReporter implements JobReporter {
     } finally {
       this.#direct.delete(item.jobId);
     }
-  }
-
-  /** Marks the job's output lines in this entry as delivered for adoption. */
-  #countDeliveredLines(entry: LogEntry): void {
-    const lines = entry.message.split("\n").length;
-    const progress = this.#store.logProgress(entry.jobId) ??
-      { stdoutBytes: 0, stderrBytes: 0 };
-    // NOTE: the store's byte columns hold line counts; adoption skips that
-    // many lines of each stream when it reads the container's log again.
-    if (entry.level === "Error") progress.stderrBytes += lines;
-    else progress.stdoutBytes += lines;
-    this.#store.saveLogProgress(entry.jobId, progress);
   }
 
   #hasBacklog(jobId: string): boolean {

@@ -313,6 +313,7 @@ export class DockerBackend implements ExecutionBackend {
       id: container.Id,
       labels: container.Labels ?? {},
       running: container.State === "running",
+      neverStarted: container.State === "created",
     }));
   }
 }
@@ -330,6 +331,15 @@ function pullError(
     cause,
   });
 }
+
+/** The body of the engine's wait endpoint. */
+interface WaitResponse {
+  StatusCode: number;
+  Error?: { Message?: string } | null;
+}
+
+/** Time between the inspections that back up a wait, in milliseconds. */
+const WAIT_CHECK_MS = 2_000;
 
 class DockerRun implements RunHandle {
   readonly #container: Docker.Container;
@@ -412,10 +422,8 @@ class DockerRun implements RunHandle {
   }
 
   async wait(): Promise<ExitResult> {
-    const result = await this.#container.wait() as {
-      StatusCode: number;
-      Error?: { Message?: string } | null;
-    };
+    const waiting = this.#container.wait() as Promise<WaitResponse>;
+    const result = await Promise.race([waiting, this.#watchExit(waiting)]);
     let oomKilled = false;
     try {
       const state = (await this.#container.inspect()).State;
@@ -428,6 +436,47 @@ class DockerRun implements RunHandle {
       oomKilled,
       error: result.Error?.Message || null,
     };
+  }
+
+  /**
+   * Inspects the container every `WAIT_CHECK_MS` until `waiting` settles.
+   * Resolves with the exit code once the container has stopped, and rejects
+   * when the engine does not answer.
+   *
+   * NOTE: dockerode 4.0.9 under Deno 2.9 never settles a wait request whose
+   * connection a dying engine dropped (SIGKILL), so the wait alone would
+   * follow a dead engine until the job's timeout.
+   */
+  #watchExit(waiting: Promise<unknown>): Promise<WaitResponse> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let settled = false;
+      const end = () => {
+        settled = true;
+        clearTimeout(timer);
+      };
+      waiting.then(end, end);
+      const check = async () => {
+        try {
+          const state = (await this.#container.inspect()).State;
+          if (settled) return;
+          if (state.Status === "exited" || state.Status === "dead") {
+            end();
+            resolve({
+              StatusCode: state.ExitCode,
+              Error: state.Error === "" ? null : { Message: state.Error },
+            });
+            return;
+          }
+          timer = setTimeout(check, WAIT_CHECK_MS);
+        } catch (error) {
+          if (settled) return;
+          end();
+          reject(error);
+        }
+      };
+      timer = setTimeout(check, WAIT_CHECK_MS);
+    });
   }
 
   async stop(graceSeconds: number): Promise<void> {

@@ -90,6 +90,11 @@ export interface RunSummary {
   labels: Record<string, string>;
   /** True while the run's process is still going. */
   running: boolean;
+  /**
+   * True when the run was created but never started, as after a crash
+   * between the two steps; its exit code means nothing then.
+   */
+  neverStarted?: boolean;
 }
 
 /** An image that could not be found or pulled. */

@@ -79,6 +79,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_by_job ON outbox (job_id, seq);
     `,
   },
+  {
+    // Adoption skips output by lines, not bytes: reading a container's log
+    // again yields the same lines per stream, while bytes shift with masking.
+    version: 2,
+    sql: `
+      ALTER TABLE log_progress RENAME COLUMN stdout_bytes TO stdout_lines;
+      ALTER TABLE log_progress RENAME COLUMN stderr_bytes TO stderr_lines;
+    `,
+  },
 ];
 
 /** The schema version this code writes and the newest it can read. */

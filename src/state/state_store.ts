@@ -40,12 +40,15 @@ export interface RunningJob {
   jobJson: string;
 }
 
-/** How much of a running job's output the IAM API has already accepted. */
+/**
+ * How much of a running job's output was committed for delivery, so that a
+ * restart resumes after it.
+ */
 export interface LogProgress {
-  /** Bytes of the container's standard output already delivered. */
-  stdoutBytes: number;
-  /** Bytes of the container's standard error already delivered. */
-  stderrBytes: number;
+  /** Lines of the container's standard output committed to the outbox. */
+  stdoutLines: number;
+  /** Lines of the container's standard error committed to the outbox. */
+  stderrLines: number;
   /** Docker timestamp of the last delivered line, when it is known. */
   lastTimestamp?: string;
 }
@@ -288,12 +291,12 @@ export class StateStore {
    */
   saveLogProgress(jobId: string, progress: LogProgress): void {
     requireText(jobId, "jobId");
-    requireByteCount(progress.stdoutBytes, "stdoutBytes");
-    requireByteCount(progress.stderrBytes, "stderrBytes");
+    requireCount(progress.stdoutLines, "stdoutLines");
+    requireCount(progress.stderrLines, "stderrLines");
     this.#statements.upsertLogProgress.run(
       jobId,
-      progress.stdoutBytes,
-      progress.stderrBytes,
+      progress.stdoutLines,
+      progress.stderrLines,
       progress.lastTimestamp ?? null,
     );
   }
@@ -303,8 +306,8 @@ export class StateStore {
     const row = this.#statements.readLogProgress.get(jobId) as Row | undefined;
     if (row === undefined) return null;
     const progress: LogProgress = {
-      stdoutBytes: readInteger(row, "stdout_bytes"),
-      stderrBytes: readInteger(row, "stderr_bytes"),
+      stdoutLines: readInteger(row, "stdout_lines"),
+      stderrLines: readInteger(row, "stderr_lines"),
     };
     const lastTimestamp = readNullableText(row, "last_timestamp");
     if (lastTimestamp !== null) progress.lastTimestamp = lastTimestamp;
@@ -362,6 +365,28 @@ export class StateStore {
    */
   enqueue(item: OutboxItem): number {
     return this.#insertOutbox(item, Date.now());
+  }
+
+  /**
+   * Commits a container log entry and adds its lines to the job's log
+   * progress in one transaction, so a crash cannot keep one without the
+   * other. `stream` says which count grows.
+   */
+  enqueueContainerLog(
+    item: OutboxItem & { kind: "log" },
+    stream: "stdout" | "stderr",
+  ): number {
+    validateOutboxItem(item);
+    const lines = item.entry.message.split("\n").length;
+    return this.#transaction(() => {
+      const seq = this.#insertOutbox(item, Date.now());
+      const progress = this.logProgress(item.jobId) ??
+        { stdoutLines: 0, stderrLines: 0 };
+      if (stream === "stderr") progress.stderrLines += lines;
+      else progress.stdoutLines += lines;
+      this.saveLogProgress(item.jobId, progress);
+      return seq;
+    });
   }
 
   /**
@@ -543,7 +568,7 @@ function requireDate(value: Date, name: string): number {
   return time;
 }
 
-function requireByteCount(value: number, name: string): void {
+function requireCount(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(
       `Invalid ${name} "${value}": expected a non-negative integer`,

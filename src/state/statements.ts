@@ -87,15 +87,15 @@ export function prepareStatements(database: DatabaseSync): Statements {
     deleteRunning: sql("DELETE FROM running_jobs WHERE job_id = ?"),
     upsertLogProgress: sql(
       `INSERT INTO log_progress
-         (job_id, stdout_bytes, stderr_bytes, last_timestamp)
+         (job_id, stdout_lines, stderr_lines, last_timestamp)
        VALUES (?, ?, ?, ?)
        ON CONFLICT (job_id) DO UPDATE
-       SET stdout_bytes = excluded.stdout_bytes,
-           stderr_bytes = excluded.stderr_bytes,
+       SET stdout_lines = excluded.stdout_lines,
+           stderr_lines = excluded.stderr_lines,
            last_timestamp = excluded.last_timestamp`,
     ),
     readLogProgress: sql(
-      `SELECT stdout_bytes, stderr_bytes, last_timestamp FROM log_progress
+      `SELECT stdout_lines, stderr_lines, last_timestamp FROM log_progress
        WHERE job_id = ?`,
     ),
     deleteLogProgress: sql("DELETE FROM log_progress WHERE job_id = ?"),

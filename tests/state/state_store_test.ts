@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { SCHEMA_VERSION } from "../../src/state/migrations.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/state/migrations.ts";
 import {
   type OutboxItem,
   StateStore,
@@ -416,25 +416,25 @@ Deno.test("StateStore log progress saves and reads", async () => {
     const store = StateStore.open(directory);
     assert.equal(store.logProgress(JOB_A), null);
 
-    store.saveLogProgress(JOB_A, { stdoutBytes: 10, stderrBytes: 0 });
+    store.saveLogProgress(JOB_A, { stdoutLines: 10, stderrLines: 0 });
     assert.deepEqual(store.logProgress(JOB_A), {
-      stdoutBytes: 10,
-      stderrBytes: 0,
+      stdoutLines: 10,
+      stderrLines: 0,
     });
 
     store.saveLogProgress(JOB_A, {
-      stdoutBytes: 2048,
-      stderrBytes: 17,
+      stdoutLines: 2048,
+      stderrLines: 17,
       lastTimestamp: "2024-05-01T10:00:00.123456789Z",
     });
     assert.deepEqual(store.logProgress(JOB_A), {
-      stdoutBytes: 2048,
-      stderrBytes: 17,
+      stdoutLines: 2048,
+      stderrLines: 17,
       lastTimestamp: "2024-05-01T10:00:00.123456789Z",
     });
 
     assert.throws(
-      () => store.saveLogProgress(JOB_A, { stdoutBytes: -1, stderrBytes: 0 }),
+      () => store.saveLogProgress(JOB_A, { stdoutLines: -1, stderrLines: 0 }),
       RangeError,
     );
     store.close();
@@ -450,7 +450,7 @@ Deno.test("StateStore.removeRunning removes log progress", async () => {
       startedAt: new Date(1000),
       jobJson: "{}",
     });
-    store.saveLogProgress(JOB_A, { stdoutBytes: 5, stderrBytes: 6 });
+    store.saveLogProgress(JOB_A, { stdoutLines: 5, stderrLines: 6 });
     store.removeRunning(JOB_A);
     assert.equal(store.logProgress(JOB_A), null);
     assert.deepEqual(store.runningJobs(), []);
@@ -646,4 +646,55 @@ Deno.test("StateStore keeps pending items after a crash", async () => {
     restarted.close();
     crashed.close();
   });
+});
+
+Deno.test("StateStore.enqueueContainerLog counts lines per stream", async () => {
+  const directory = await Deno.makeTempDir();
+  const store = StateStore.open(directory);
+  try {
+    const entry = (message: string, level: "Info" | "Error") => ({
+      kind: "log" as const,
+      jobId: "job-lines",
+      entry: {
+        jobId: "job-lines",
+        message,
+        level,
+        source: "container" as const,
+      },
+    });
+    store.enqueueContainerLog(entry("a\nb\nc", "Info"), "stdout");
+    store.enqueueContainerLog(entry("oops", "Error"), "stderr");
+    store.enqueueContainerLog(entry("d", "Info"), "stdout");
+    assert.deepEqual(store.logProgress("job-lines"), {
+      stdoutLines: 4,
+      stderrLines: 1,
+    });
+    assert.equal(store.pendingForJob("job-lines").length, 3);
+  } finally {
+    store.close();
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("StateStore migrates log progress to line counts", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    // A database as the first schema version left it.
+    const database = new DatabaseSync(join(directory, "orchestrator.db"));
+    database.exec(MIGRATIONS[0].sql);
+    database.exec("PRAGMA user_version = 1");
+    database.exec(
+      "INSERT INTO log_progress (job_id, stdout_bytes, stderr_bytes) " +
+        "VALUES ('job-old', 7, 2)",
+    );
+    database.close();
+    const store = StateStore.open(directory);
+    assert.deepEqual(store.logProgress("job-old"), {
+      stdoutLines: 7,
+      stderrLines: 2,
+    });
+    store.close();
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
 });
