@@ -38,6 +38,10 @@ const DOWNLOAD_ERROR = [
 
 const HOST_TARGET = Deno.build.target as Target;
 
+// A fixed place for the built binary, so that the test task can allow
+// running exactly that file.
+const BUILD_DIRECTORY = "/tmp/iam-orchestrator-compile-test";
+
 Deno.test("permissionFlags grants no blanket permission", () => {
   const flags = permissionFlags(PROFILE);
   assert.ok(!flags.includes("-A"));
@@ -224,9 +228,14 @@ Deno.test({
  * a one-line program shows whether deno compile can get its runtime.
  */
 async function compileUnavailableReason(): Promise<string | null> {
-  const run = await Deno.permissions.query({ name: "run" });
+  const run = await Deno.permissions.query({
+    name: "run",
+    command: outputPath(BUILD_DIRECTORY, HOST_TARGET),
+  });
   if (run.state !== "granted") {
-    return "running the built binary needs --allow-run without a list";
+    return `running the built binary needs --allow-run=${
+      outputPath(BUILD_DIRECTORY, HOST_TARGET)
+    }`;
   }
   const directory = await Deno.makeTempDir();
   try {
@@ -264,7 +273,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const directory = await Deno.makeTempDir();
+    const directory = BUILD_DIRECTORY;
+    await Deno.mkdir(directory, { recursive: true });
     const server = await startStatusServer({
       hostname: "127.0.0.1",
       port: 0,
