@@ -124,7 +124,10 @@ export interface Adoption {
   delivered: LineCounts;
 }
 
-/** Time allowed for the output stream to end by itself after the exit. */
+/**
+ * Time the output stream may stay silent after the exit before it is
+ * closed. A stream that still delivers output is read to its end.
+ */
 const OUTPUT_DRAIN_MS = 5_000;
 /** Shortest time between two pull progress messages in the job's log. */
 const PULL_PROGRESS_INTERVAL_MS = 2_000;
@@ -285,13 +288,6 @@ export class JobRunner {
       else if (level === "Warning") logger.warn(masked);
       else logger.info(masked);
     };
-    if (masker.skipped.length > 0) {
-      note(
-        `Not masking ${masker.skipped.join(", ")}: shorter than the ` +
-          `minimum secret length`,
-        "Warning",
-      );
-    }
     const context: RunContext = {
       job,
       shipper,
@@ -302,6 +298,13 @@ export class JobRunner {
       started: performance.now(),
       certificate: null,
     };
+    if (masker.skipped.length > 0) {
+      note(
+        `Not masking ${masker.skipped.join(", ")}: shorter than the ` +
+          `minimum secret length`,
+        "Warning",
+      );
+    }
     return context;
   }
 
@@ -571,7 +574,7 @@ export class JobRunner {
       } else if (outcome.kind === "exit") {
         exit = outcome.exit;
       }
-      await this.#drain(run, reading.done);
+      await this.#drain(run, reading, note);
       reading.pipeline.end();
       const streamError = await reading.done;
       if (streamError !== null) {
@@ -619,10 +622,14 @@ export class JobRunner {
           })
         : undefined,
     });
+    const progress = { lastChunkAt: performance.now() };
     const done = (async () => {
-      for await (const chunk of run.output()) pipeline.push(chunk);
+      for await (const chunk of run.output()) {
+        progress.lastChunkAt = performance.now();
+        pipeline.push(chunk);
+      }
     })().then(() => null, (error: Error) => error);
-    return { pipeline, done };
+    return { pipeline, done, progress };
   }
 
   async #waitForExit(
@@ -675,22 +682,37 @@ export class JobRunner {
 
   /**
    * Waits for the output stream to end. The engine ends it after the exit,
-   * but not always: past a short wait, the stream is closed so that the job
-   * cannot hang here.
+   * but not always: once the stream has been silent for OUTPUT_DRAIN_MS, it
+   * is closed so that the job cannot hang here. Output the engine still
+   * sends after the exit (a reader slower than the container) keeps the
+   * stream open.
    */
-  async #drain(run: RunHandle, done: Promise<Error | null>): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const drained = await Promise.race([
-      done.then(() => true),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), OUTPUT_DRAIN_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!drained) {
-      run.closeOutput();
-      await done;
+  async #drain(
+    run: RunHandle,
+    reading: { done: Promise<Error | null>; progress: { lastChunkAt: number } },
+    note: Note,
+  ): Promise<void> {
+    for (;;) {
+      const silentMs = performance.now() - reading.progress.lastChunkAt;
+      if (silentMs >= OUTPUT_DRAIN_MS) break;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drained = await Promise.race([
+        reading.done.then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), OUTPUT_DRAIN_MS - silentMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (drained) return;
     }
+    note(
+      `The container's output stream sent nothing for ` +
+        `${OUTPUT_DRAIN_MS / 1000} s after the exit and was closed; output ` +
+        `after that point, if any, is missing`,
+      "Warning",
+    );
+    run.closeOutput();
+    await reading.done;
   }
 
   async #reconnect(

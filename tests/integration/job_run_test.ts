@@ -210,3 +210,23 @@ Deno.test({
       assert.match(notes, /"BAD NAME" cannot be an environment variable/);
     }),
 });
+
+Deno.test({
+  name: "daemon runs a job with a short secret",
+  ...integration,
+  fn: () =>
+    withHarness({}, async ({ api }) => {
+      // Too short to mask without ruining the output; the job still runs.
+      const job = api.addJob(shellJob("", {
+        parameters: { RUN: "echo key=$API_KEY", API_KEY: "k1" },
+      }));
+      assert.equal(
+        await waitForStatus(api, job.id, ["Completed", "Failed"]),
+        "Completed",
+      );
+      const notes = api.logs(job.id).filter((entry) =>
+        entry.source === "orchestrator" && entry.level === "Warning"
+      ).map((entry) => entry.message).join("\n");
+      assert.match(notes, /Not masking API_KEY/);
+    }),
+});
