@@ -231,7 +231,8 @@ async function buildJob(
       : "the job options";
     throw new UsageError(`Invalid job in ${source}: ${parsed.reason}`);
   }
-  return parsed.job;
+  // A job file without a name gets the same name as a job from the flags.
+  return parsed.job.name === "" ? { ...parsed.job, name: "exec" } : parsed.job;
 }
 
 async function readJobFile(

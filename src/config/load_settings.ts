@@ -121,7 +121,8 @@ async function readSettingsFile(
   }
   let parsed: unknown;
   try {
-    parsed = parseJsonWithComments(text);
+    // Visual Studio saves appsettings.json with a byte order mark.
+    parsed = parseJsonWithComments(text.replace(/^\uFEFF/, ""));
   } catch (error) {
     throw new ConfigError(
       [],
@@ -168,16 +169,26 @@ function collectFileLayer(
 function collectEnvironmentLayer(
   env: Record<string, string>,
   layers: Map<string, Layered>,
+  warnings: string[],
 ): void {
   const lists = new Map<string, Array<[number, string]>>();
   for (const [name, value] of Object.entries(env)) {
-    if (!name.includes("__")) continue;
-    const parts = name.split("__");
+    // .NET reads `Section__Key` and, where the shell allows it, `Section:Key`.
+    const separator = name.includes("__") ? "__" : ":";
+    if (!name.includes(separator)) continue;
+    const parts = name.split(separator);
     const key = KEY_BY_LOWER_NAME.get(
       `${parts[0]}:${parts[1]}`.toLowerCase(),
     );
     if (key === undefined) continue;
     if (parts.length === 2) {
+      const earlier = layers.get(key);
+      if (earlier?.source.kind === "environment" && earlier.value !== value) {
+        warnings.push(
+          `Environment variables ${earlier.source.name} and ${name} both ` +
+            `set ${key} to different values; ${name} is used. Remove one`,
+        );
+      }
       layers.set(key, { value, source: { kind: "environment", name } });
     } else if (
       parts.length === 3 && LIST_KEYS.has(key) && /^\d+$/.test(parts[2])
@@ -374,7 +385,7 @@ export async function loadSettings(
 
   const file = await readSettingsFile(path, explicitPath);
   if (file !== null) collectFileLayer(file, path, layers, warnings);
-  collectEnvironmentLayer(env, layers);
+  collectEnvironmentLayer(env, layers, warnings);
   for (const { key, value, flag } of options.flags ?? []) {
     const known = KEY_BY_LOWER_NAME.get(key.toLowerCase());
     if (known === undefined) {

@@ -9,6 +9,7 @@ import type { ReferenceApiEvent } from "./events.ts";
 import type { JobInput } from "./job_store.ts";
 import { startReferenceApi } from "./server.ts";
 import type { UserAccount } from "./token_store.ts";
+import { VERSION } from "../version.ts";
 
 /** Output functions of the command, and the signal that stops it. */
 export interface ServeCommandIo {
@@ -174,10 +175,15 @@ export async function runServeCommand(
         generation: { type: "string", default: "1" },
         user: { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", default: false },
       },
       strict: true,
       allowPositionals: false,
     });
+    if (values.version) {
+      io.print(VERSION);
+      return 0;
+    }
     if (values.help) {
       io.print(USAGE);
       return 0;

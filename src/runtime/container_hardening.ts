@@ -130,7 +130,10 @@ export function validateHardening(hardening: ContainerHardening): void {
         `expected bridge, none, host or a network name without spaces`,
     );
   }
-  if (/\s/.test(hardening.user)) {
+  if (
+    hardening.user !== "" &&
+    !/^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)?$/.test(hardening.user)
+  ) {
     throw new TypeError(
       `ContainerSettings:User "${hardening.user}" is invalid; expected a ` +
         `name, uid or uid:gid without spaces, or empty for the image's user`,

@@ -13,6 +13,7 @@ import {
   resolveTimeZone,
   wallClockToInstant,
 } from "./time_zone.ts";
+import { VERSION } from "../version.ts";
 
 /** Output streams of the command; each call passes one line without its newline. */
 export interface CommandOutput {
@@ -143,9 +144,14 @@ function listFireTimes(args: string[], io: CommandOutput): number {
       count: { type: "string" },
       from: { type: "string" },
       help: { type: "boolean", short: "h" },
+      version: { type: "boolean" },
     },
   });
 
+  if (values.version) {
+    io.stdout(VERSION);
+    return 0;
+  }
   if (values.help) {
     for (const line of HELP.split("\n")) io.stdout(line);
     return 0;

@@ -233,3 +233,40 @@ Deno.test("loadSettings rejects an unknown key in --set", async () => {
   );
   assert.match(error.message, /Unknown setting "Api:Url"/);
 });
+
+Deno.test("loadSettings reads a file with a byte order mark", async () => {
+  await withSettingsFile(
+    "\uFEFF" + JSON.stringify({ ApiSettings: { BaseUrl: "http://bom:1" } }),
+    async (path) => {
+      const { settings } = await loadSettings({ configPath: path, env: {} });
+      assert.equal(settings.api.baseUrl, "http://bom:1");
+    },
+  );
+});
+
+Deno.test("loadSettings reads Section:Key environment variables", async () => {
+  const { settings } = await loadSettings({
+    env: { "CustomerSettings:CustomerName": "gamma" },
+  });
+  assert.equal(settings.customer.customerName, "gamma");
+});
+
+Deno.test("loadSettings warns about variables that differ in case", async () => {
+  const { warnings } = await loadSettings({
+    env: {
+      ApiSettings__BaseUrl: "http://one:1",
+      APISETTINGS__BASEURL: "http://two:2",
+    },
+  });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /both set ApiSettings:BaseUrl/);
+});
+
+Deno.test("loadSettings rejects an invalid container user", async () => {
+  for (const user of ["root:", "a b", ":1000"]) {
+    const error = await configError(
+      loadSettings({ env: { ContainerSettings__User: user } }),
+    );
+    assert.match(error.message, /ContainerSettings:User/);
+  }
+});
