@@ -29,6 +29,13 @@ import { formatRate, formatRatio } from "./support/stats.ts";
 
 const CONCURRENCY = [1, 4, 16] as const;
 
+/**
+ * The daemon's execution backend: `Docker` by default, `Swarm` when the
+ * environment variable BENCH_BACKEND says so. A swarm run needs the engine
+ * to be a swarm manager (`docker swarm init --advertise-addr 127.0.0.1`).
+ */
+const BACKEND = Deno.env.get("BENCH_BACKEND") === "Swarm" ? "Swarm" : "Docker";
+
 /** Maximum average time per job before the run is abandoned, in ms. */
 const TIMEOUT_PER_JOB_MS = 5_000;
 
@@ -51,6 +58,7 @@ async function drainThroughDaemon(
     settings: {
       "ApiSettings:PollingIntervalSeconds": "0.1",
       "ContainerSettings:MaxConcurrentJobs": String(maxConcurrentJobs),
+      "ContainerSettings:Backend": BACKEND,
     },
     onJobFinished: () => {
       finished++;
@@ -148,7 +156,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
     );
   }
   return {
-    name: "2. Throughput",
+    name: `2. Throughput (${BACKEND} backend)`,
     rows,
     notes: [
       `${count} jobs of \`true\` queued at once on the reference API, ` +

@@ -215,23 +215,26 @@ Deno.test("StateStore.open rejects a file as directory", async () => {
   });
 });
 
-// The test command grants write access to /tmp only, so the current
-// directory is readable but not writable. Under broader permissions these
-// tests would create a database there, so they are skipped.
-const cwdWritable =
-  Deno.permissions.querySync({ name: "write", path: Deno.cwd() }).state ===
+// The test task grants write access to /tmp and the Docker socket only, so
+// these directories, outside both, can never be written. Each test skips
+// only when it runs with broader permissions than that.
+const NEW_DIRECTORY = "/var/lib/iam-orchestrator-test-not-writable";
+const EXISTING_DIRECTORY = "/var/lib";
+
+function writable(path: string): boolean {
+  return Deno.permissions.querySync({ name: "write", path }).state ===
     "granted";
+}
 
 Deno.test({
   name: "StateStore.open names the --allow-write flag",
-  ignore: cwdWritable,
+  ignore: writable(NEW_DIRECTORY),
   fn: () => {
-    const directory = join(Deno.cwd(), "state-store-test-not-writable");
     assert.throws(
-      () => StateStore.open(directory),
+      () => StateStore.open(NEW_DIRECTORY),
       (error) => {
         assert.ok(error instanceof StateStoreError);
-        assert.ok(error.message.includes(`--allow-write=${directory}`));
+        assert.ok(error.message.includes(`--allow-write=${NEW_DIRECTORY}`));
         assert.ok(error.cause instanceof Deno.errors.NotCapable);
         return true;
       },
@@ -241,14 +244,15 @@ Deno.test({
 
 Deno.test({
   name: "StateStore.open names the flag for an existing directory",
-  ignore: cwdWritable,
+  ignore: writable(EXISTING_DIRECTORY),
   fn: () => {
-    const directory = Deno.cwd();
     assert.throws(
-      () => StateStore.open(directory),
+      () => StateStore.open(EXISTING_DIRECTORY),
       (error) => {
         assert.ok(error instanceof StateStoreError);
-        assert.ok(error.message.includes(`--allow-write=${directory}`));
+        assert.ok(
+          error.message.includes(`--allow-write=${EXISTING_DIRECTORY}`),
+        );
         return true;
       },
     );
