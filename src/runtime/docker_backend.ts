@@ -381,16 +381,23 @@ class DockerRun implements RunHandle {
     // A stream that ended while the container runs is the engine's doing;
     // the runner reconnects and reads again.
     if (state.Running) return;
-    const rest = await this.#container.logs(
-      {
-        follow: false,
-        stdout: true,
-        stderr: true,
-        timestamps: true,
-        since: position.since,
-      } as Docker.ContainerLogsOptions & { follow: false },
-    ) as unknown as Uint8Array;
-    yield* this.#frames([rest], position);
+    // Follow mode streams the rest of a stopped container's log and ends;
+    // without it dockerode would buffer the whole rest in memory.
+    const rest = await this.#container.logs({
+      follow: true,
+      stdout: true,
+      stderr: true,
+      timestamps: true,
+      since: position.since,
+    }) as unknown as NodeJS.ReadableStream;
+    this.#stream = rest;
+    try {
+      yield* this.#frames(rest as AsyncIterable<Uint8Array>, position);
+    } catch (error) {
+      if (!this.#closed) throw error;
+    } finally {
+      this.#stream = null;
+    }
   }
 
   async *#frames(
