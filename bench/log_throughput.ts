@@ -98,7 +98,7 @@ async function runThroughDaemon(lines: number): Promise<DaemonRun> {
     ...benchSettings(api.url, stateDirectory),
     "ApiSettings:PollingIntervalSeconds": "0.1",
     "ContainerSettings:MaxConcurrentJobs": "1",
-  });
+  }, { v8Flags: Deno.env.get("BENCH_DAEMON_V8_FLAGS") });
   try {
     const deadline = Date.now() + 60_000;
     while (api.requests.pendingJobs < 1) {
