@@ -58,15 +58,15 @@ export interface DaemonOptions {
   /** Called after each engine check with its outcome, for readiness. */
   onEngineCheck?: (succeeded: boolean, error?: string) => void;
   /**
-   * False while the engine does not answer; polls are skipped then, so that
+   * False while the engine does not respond; polls are skipped then, so that
    * no job is taken that could not start.
    */
   engineAvailable?: () => boolean;
 }
 
-/** Longest wait between polls while the API keeps failing, in milliseconds. */
+/** Maximum wait between polls while the API keeps failing, in milliseconds. */
 const MAX_POLL_BACKOFF_MS = 60_000;
-/** Longest wait between engine checks at startup, in milliseconds. */
+/** Maximum wait between engine checks at startup, in milliseconds. */
 const MAX_ENGINE_BACKOFF_MS = 30_000;
 /** Fires kept waiting for a free slot; older ones are dropped past this. */
 const MAX_WAITING_FIRES = 1000;
@@ -228,7 +228,7 @@ export class Daemon {
         const engine = await backend.describe();
         onEngineCheck?.(true);
         this.#logger.info(
-          "Engine {engine} {engineVersion} (API {apiVersion}) answers",
+          "Engine {engine} {engineVersion} (API {apiVersion}) responds",
           {
             engine: engine.name,
             engineVersion: engine.version,
@@ -247,7 +247,7 @@ export class Daemon {
         });
         if (attempt === 0 || attempt % 10 === 0) {
           this.#logger.warn(
-            "{error}; not polling for jobs until it answers, next try in {seconds} s",
+            "{error}; not polling for jobs until it responds, next try in {seconds} s",
             { error: message, seconds: Math.ceil(delay / 1000) },
           );
         }
@@ -371,14 +371,14 @@ export class Daemon {
       if (!this.#pausedForEngine) {
         this.#pausedForEngine = true;
         this.#logger.warn(
-          "The container engine does not answer; not polling for jobs until it does",
+          "The container engine does not respond; not polling for jobs until it does",
         );
       }
       return intervalMs;
     }
     if (this.#pausedForEngine) {
       this.#pausedForEngine = false;
-      this.#logger.info("The container engine answers again; polling resumes");
+      this.#logger.info("The container engine responds again; polling resumes");
     }
     const free = this.#freeSlots();
     if (free <= 0) {
@@ -456,7 +456,7 @@ export class Daemon {
     try {
       const pending = await api.getUpdateStatus(orchestratorId);
       if (pending === null) {
-        // A second-generation server also answers 404 until it has accepted
+        // A second-generation server also responds 404 until it has accepted
         // this orchestrator's first heartbeat, so only a server without the
         // heartbeat endpoint (the first generation) turns the checks off.
         if (!this.#heartbeatSupported) {

@@ -3,7 +3,7 @@
  * outages and crashes: every item is committed to the state store's outbox
  * before it is sent, and removed once the API accepted it.
  *
- * While the API answers, a job's items go straight out, one at a time per
+ * While the API responds, a job's items go straight out, one at a time per
  * job (the log shipper and the runner never overlap them). After the first
  * failed send, the job's items stay in the outbox and the outbox sender
  * delivers them in commit order, so nothing overtakes an earlier item and the

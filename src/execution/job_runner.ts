@@ -131,7 +131,7 @@ export interface Adoption {
 const OUTPUT_DRAIN_MS = 5_000;
 /** Shortest time between two pull progress messages in the job's log. */
 const PULL_PROGRESS_INTERVAL_MS = 2_000;
-/** Longest wait between checks for an engine that went away, in ms. */
+/** Maximum wait between checks for an engine that went away, in ms. */
 const ENGINE_RECONNECT_CAP_MS = 10_000;
 
 class JobFailure extends Error {}
@@ -525,11 +525,11 @@ export class JobRunner {
         skip = skipper.seen;
         note(
           `Lost the engine while following the container: ` +
-            `${outcome.error.message}; waiting for it to answer again`,
+            `${outcome.error.message}; waiting for it to respond again`,
           "Warning",
         );
         if (!await this.#reconnect(deadline, attempt, options)) {
-          reason = "The engine did not answer again before the job's " +
+          reason = "The engine did not respond again before the job's " +
             "timeout; the job's result is unknown";
           note(reason, "Error");
           return { ...failed(reason), containerId: run.id };

@@ -1,7 +1,7 @@
 /**
- * HTTP client for the IAM API, speaking the same calls as the previous .NET
+ * HTTP client for the IAM API, making the same calls as the previous .NET
  * orchestrator. Every request has a timeout and a cap on the size of the
- * answer; every answer is validated before use.
+ * response, and every response is validated before use.
  *
  * @module
  */
@@ -10,7 +10,7 @@ import { describeFetchError, excerpt, readLimited } from "./http_body.ts";
 
 /** A failed API call. */
 export class ApiError extends Error {
-  /** HTTP status, or null when no answer arrived. */
+  /** HTTP status, or null when no response arrived. */
   readonly status: number | null;
   /** The call, such as `GET /api/jobs/pending`. */
   readonly endpoint: string;
@@ -25,7 +25,7 @@ export class ApiError extends Error {
     this.endpoint = options.endpoint;
   }
 
-  /** True for failures that a later attempt may not meet: no answer, 408, 429, 5xx. */
+  /** True for failures that a later attempt may not meet: no response, 408, 429, 5xx. */
   get retryable(): boolean {
     return this.status === null || this.status === 408 ||
       this.status === 429 || this.status >= 500;
@@ -58,12 +58,12 @@ export interface IamApiClientOptions {
   /** Base URL without a trailing slash. */
   baseUrl: string;
   /**
-   * Time allowed for one request, answer included, in milliseconds.
+   * Time allowed for one request, response included, in milliseconds.
    * @default {30000}
    */
   requestTimeoutMs?: number;
   /**
-   * Largest answer read, in bytes; a larger one fails the call.
+   * Maximum response size read, in bytes; a larger one fails the call.
    * @default {16777216}
    */
   maxResponseBytes?: number;
@@ -96,7 +96,7 @@ export class IamApiClient {
   /**
    * Fetches the pending jobs. `customer` null asks for all customers.
    *
-   * @throws {ApiError} when the call fails or the answer is not a JSON array
+   * @throws {ApiError} when the call fails or the response is not a JSON array
    */
   async getPendingJobs(
     customer: string | null,
@@ -114,7 +114,7 @@ export class IamApiClient {
     const body = this.#parseJson(endpoint, status, text);
     if (!Array.isArray(body)) {
       throw new ApiError(
-        `${endpoint} answered ${status} with JSON that is not an array: ` +
+        `${endpoint} responded ${status} with JSON that is not an array: ` +
           excerpt(text),
         { status, endpoint },
       );
@@ -127,10 +127,10 @@ export class IamApiClient {
       if (!result.ok) {
         malformed.push({ id: result.id, reason: result.reason });
       } else if (seen.has(result.job.id)) {
-        // The same id twice in one answer: the first copy runs.
+        // The same id twice in one response: the first copy runs.
         malformed.push({
           id: null,
-          reason: `job ${result.job.id} is listed twice in one answer; ` +
+          reason: `job ${result.job.id} is listed twice in one response; ` +
             `the second copy is ignored`,
         });
       } else {
@@ -259,7 +259,7 @@ export class IamApiClient {
     if (status !== 200) throw this.#statusError(endpoint, status, text);
     const body = this.#parseJson(endpoint, status, text);
     if (typeof body !== "object" || body === null) {
-      throw new ApiError(`${endpoint} answered with "${excerpt(text)}"`, {
+      throw new ApiError(`${endpoint} responded with "${excerpt(text)}"`, {
         status,
         endpoint,
       });
@@ -285,7 +285,7 @@ export class IamApiClient {
 
   #statusError(endpoint: string, status: number, text: string): ApiError {
     const body = text === "" ? "an empty body" : `"${excerpt(text)}"`;
-    return new ApiError(`${endpoint} answered ${status} with ${body}`, {
+    return new ApiError(`${endpoint} responded ${status} with ${body}`, {
       status,
       endpoint,
     });
@@ -297,7 +297,7 @@ export class IamApiClient {
     } catch {
       const kind = /^\s*</.test(text) ? "HTML or XML" : "text that is not JSON";
       throw new ApiError(
-        `${endpoint} answered ${status} with ${kind}: "${excerpt(text)}"`,
+        `${endpoint} responded ${status} with ${kind}: "${excerpt(text)}"`,
         { status, endpoint },
       );
     }
@@ -338,7 +338,7 @@ export class IamApiClient {
       text = await readLimited(response, this.#maxResponseBytes);
     } catch (error) {
       throw new ApiError(
-        `${endpoint} answered ${response.status} but reading the body ` +
+        `${endpoint} responded ${response.status} but reading the body ` +
           `failed: ${describeFetchError(error)}`,
         { status: null, endpoint, cause: error },
       );
@@ -346,7 +346,7 @@ export class IamApiClient {
     if (response.status >= 300 && response.status < 400) {
       const location = response.headers.get("location") ?? "nowhere";
       throw new ApiError(
-        `${endpoint} answered ${response.status}, a redirect to ` +
+        `${endpoint} responded ${response.status}, a redirect to ` +
           `${location}; check ApiSettings:BaseUrl`,
         { status: response.status, endpoint },
       );

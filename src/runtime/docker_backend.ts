@@ -448,7 +448,7 @@ class DockerRun implements RunHandle {
   /**
    * Inspects the container every `WAIT_CHECK_MS` until `waiting` settles.
    * Resolves with the exit code once the container has stopped, and rejects
-   * when the engine does not answer.
+   * when the engine does not respond.
    *
    * NOTE: dockerode 4.0.9 under Deno 2.9 never settles a wait request whose
    * connection a dying engine dropped (SIGKILL), so the wait alone would

@@ -89,7 +89,7 @@ Deno.test({
         await waitForFaultsUsed(api);
         await assertGoodJobRuns(api);
         const line = assertOneProblem(logs, /Polling for pending jobs failed/);
-        assert.match(line, /answered 200 with text that is not JSON/);
+        assert.match(line, /responded 200 with text that is not JSON/);
       })
     ),
 });
@@ -120,7 +120,7 @@ Deno.test({
         await waitForFaultsUsed(api);
         await assertGoodJobRuns(api);
         const line = assertOneProblem(logs, /Polling for pending jobs failed/);
-        assert.match(line, /answered 502 with "<!DOCTYPE html>/);
+        assert.match(line, /responded 502 with "<!DOCTYPE html>/);
       })
     ),
 });
@@ -135,7 +135,7 @@ Deno.test({
         await waitForFaultsUsed(api);
         await assertGoodJobRuns(api);
         const line = assertOneProblem(logs, /Polling for pending jobs failed/);
-        assert.match(line, /answered 302, a redirect to \/Account\/Login/);
+        assert.match(line, /responded 302, a redirect to \/Account\/Login/);
         assert.match(line, /check ApiSettings:BaseUrl/);
       })
     ),

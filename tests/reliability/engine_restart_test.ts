@@ -220,7 +220,7 @@ Deno.test({
 
       assert.equal(await waitForEnd(api, crashJobId, 60_000), "Failed");
       const notes = notesOf(api, crashJobId);
-      assert.match(notes, /waiting for it to answer again/);
+      assert.match(notes, /waiting for it to respond again/);
       assert.match(notes, /Container exited with code \d+/);
       assertStatusLast(events, crashJobId, "Failed");
       const lines = numberedLines(api, crashJobId);
