@@ -64,23 +64,23 @@ export interface RunTracker {
   finished(job: Job, status: "Completed" | "Failed"): void;
 }
 
-/** How a run ended. */
+/** The outcome of a run. */
 export interface JobRunResult {
   /** `Detached`: the daemon stopped following a container that still runs. */
   status: "Completed" | "Failed" | "Detached";
   exitCode: number | null;
-  /** Why the job failed, or null. */
+  /** The reason the job failed, or null. */
   reason: string | null;
   containerId: string | null;
   /** True when the job's timeout stopped the container. */
   timedOut: boolean;
   /** Seconds from the start of the run to its final status. */
   durationSeconds: number;
-  /** What the log shipper sent and left out. */
+  /** Counts of what the log shipper sent and left out. */
   shipping: LogShipperStats | null;
 }
 
-/** Where a job's customer certificate comes from and goes to. */
+/** The source and the host directory of customers' certificates. */
 export interface CertificateSource {
   /** Fetches the customer's certificate; null when it has none. */
   fetch(customer: string): Promise<CustomerCertificate | null>;
@@ -415,8 +415,8 @@ export class JobRunner {
   }
 
   /**
-   * Makes the image available. A pull the registry rejects for its
-   * credentials asks the API for new ones once and tries again.
+   * Makes the image available. After a pull that the registry rejects for
+   * its credentials, requests new ones from the API once and pulls again.
    */
   async #ensureImage(
     job: Job,
@@ -737,7 +737,7 @@ export class JobRunner {
   }
 }
 
-/** A failed result with every field set; callers override what they know. */
+/** Builds a failed result with every field set, for callers to override. */
 function failed(reason: string | null): JobRunResult {
   return {
     status: "Failed",
