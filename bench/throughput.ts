@@ -30,8 +30,7 @@ import { formatRate, formatRatio } from "./support/stats.ts";
 const CONCURRENCY = [1, 4, 16] as const;
 
 /**
- * The daemon's execution backend: `Docker` by default, `Swarm` when the
- * environment variable BENCH_BACKEND says so. A swarm run needs the engine
+ * The daemon's execution backend: `Docker` by default, `Swarm` when the environment variable BENCH_BACKEND is `Swarm`. A swarm run needs the engine
  * to be a swarm manager (`docker swarm init --advertise-addr 127.0.0.1`).
  */
 const BACKEND = Deno.env.get("BENCH_BACKEND") === "Swarm" ? "Swarm" : "Docker";

@@ -17,9 +17,9 @@ export type ParsedArgs =
   | { exitCode: number };
 
 /**
- * Parses `args` against `options` plus `--help` and `--version`. Prints
- * the help or the version and returns exit code 0 for those; prints the
- * error and the help and returns 2 for an invalid option.
+ * Parses `args` against `options` plus `--help` and `--version`. Prints the
+ * help or the version and returns exit code 0 for those. For an invalid
+ * option, prints the error and the help and returns 2.
  */
 export function parseCommandArgs(
   args: string[],

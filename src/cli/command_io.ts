@@ -1,5 +1,5 @@
 /**
- * Where a command writes, so that tests can capture it.
+ * The output streams of a command, replaceable so that tests can capture them.
  *
  * @module
  */

@@ -2,7 +2,7 @@
  * `iam-orchestrator dev`: the example jobs, run by the daemon in real
  * containers against the reference IAM API served in the same process on
  * loopback. It prints what the API sees, then exits once every job has
- * finished, unless told to keep running.
+ * finished, unless `--keep-running` is set.
  *
  * @module
  */

@@ -25,7 +25,7 @@ export type DockerEndpoint =
     text: string;
   };
 
-/** The platform's default engine address, used when nothing is set. */
+/** Returns the platform's default engine address, used when nothing is set. */
 export function defaultDockerEndpoint(): string {
   return Deno.build.os === "windows"
     ? "npipe://./pipe/docker_engine"

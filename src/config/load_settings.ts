@@ -21,7 +21,7 @@ import {
 } from "./settings_schema.ts";
 import type { Settings } from "./settings.ts";
 
-/** Where a configuration value came from, for error messages. */
+/** The origin of a configuration value, for error messages. */
 export type SettingSource =
   | { kind: "default" }
   | { kind: "file"; path: string }

@@ -28,7 +28,7 @@ function toNumber(value: unknown): number | null {
   return Number(text);
 }
 
-/** A number within bounds; `integer` rejects fractions. */
+/** Builds the schema of a number within bounds; `integer` rejects fractions. */
 function numberSetting(
   fallback: number,
   options: { min: number; max?: number; integer?: boolean; unit: string },
@@ -51,7 +51,7 @@ function numberSetting(
   });
 }
 
-/** A number that is absent unless set, such as a port that turns a server on. */
+/** Builds the schema of an optional whole number, such as a port that turns a server on. */
 function optionalIntegerSetting(
   options: { min: number; max: number; unit: string },
 ) {
@@ -101,7 +101,7 @@ function textSetting(fallback: string) {
   });
 }
 
-/** A list, from a JSON array or a comma-separated string. */
+/** Builds the schema of a list, from a JSON array or a comma-separated string. */
 function listSetting(fallback: string[]) {
   return z.unknown().transform((value, context): string[] => {
     if (isBlank(value)) return fallback;

@@ -145,7 +145,7 @@ export class Daemon {
   /**
    * Stops polling, lets running jobs finish for up to `graceMs`, then
    * detaches from or stops the containers still running, as
-   * `OrchestratorSettings:OnShutdown` says.
+   * `OrchestratorSettings:OnShutdown` sets.
    *
    * @returns the ids of the jobs that were still running at the deadline
    */
@@ -447,7 +447,7 @@ export class Daemon {
 
   /**
    * Asks the server whether it wants this orchestrator restarted for an
-   * update; if so, acknowledges it and stops taking jobs, so that the
+   * update. If so, acknowledges it and stops taking jobs, so that the
    * shutdown and the exit code let a supervisor start the new version.
    */
   async #checkForUpdate(): Promise<void> {

@@ -70,7 +70,7 @@ export interface RunningDaemon {
   readonly polling: Promise<void>;
 }
 
-/** The job as kept for recovery, without its registry credentials. */
+/** Serializes the job for recovery, without its registry credentials. */
 function recoverableJson(job: Job): string {
   return JSON.stringify({
     ...job,
@@ -309,7 +309,7 @@ export async function startDaemon(
     shutdownPromise ??= (async () => {
       readiness.shuttingDown();
       daemon.stop();
-      // A polling loop that failed was reported by whoever awaited it.
+      // A failed polling loop was already reported by the command that awaited it.
       await polling.catch(() => undefined);
       const graceMs = settings.orchestrator.shutdownGraceSeconds * 1000;
       await daemon.shutdown(graceMs);

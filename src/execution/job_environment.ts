@@ -6,7 +6,7 @@
  */
 import type { Job } from "../iam_api/job.ts";
 
-/** Where a customer certificate appears inside the container. */
+/** The path of a customer certificate inside the container. */
 export const CLIENT_CERT_CONTAINER_PATH = "/tmp/client-cert.pfx";
 
 /** A job's environment, or why it cannot be built. */

@@ -495,8 +495,7 @@ export class JobRunner {
 
   /**
    * Streams the run's output while waiting for its exit, within the job's
-   * timeout. When the engine goes away (a restart), waits for it to answer
-   * again and reads the output again from the start, skipping the lines
+   * timeout. When the engine goes away (a restart), waits for it to respond again and reads the output again from the start, skipping the lines
    * already handed to the shipper.
    */
   async #follow(

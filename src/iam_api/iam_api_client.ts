@@ -94,7 +94,7 @@ export class IamApiClient {
   }
 
   /**
-   * Fetches the pending jobs. `customer` null asks for all customers.
+   * Fetches the pending jobs. `customer` null requests all customers.
    *
    * @throws {ApiError} when the call fails or the response is not a JSON array
    */

@@ -51,7 +51,8 @@ export type JobParseResult =
   | { ok: true; job: Job }
   | { ok: false; id: string | null; reason: string };
 
-const KNOWN_PROPERTIES = [
+/** Every property of the wire format's Job, in camelCase. */
+export const JOB_PROPERTIES = [
   "id",
   "name",
   "customer",
@@ -74,7 +75,7 @@ const KNOWN_PROPERTIES = [
 ] as const;
 
 const PROPERTY_BY_LOWER_NAME = new Map<string, string>(
-  KNOWN_PROPERTIES.map((name) => [name.toLowerCase(), name]),
+  JOB_PROPERTIES.map((name) => [name.toLowerCase(), name]),
 );
 
 // A GUID in its usual textual form; braces and case vary between clients.

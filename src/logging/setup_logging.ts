@@ -66,7 +66,7 @@ const LEVEL_NAMES: Record<LogLevel, string> = {
   fatal: "FATAL",
 };
 
-/** One JSON object per line: time, level, logger, message, then the fields. */
+/** Formats one JSON object per line: time, level, logger, message, then the fields. */
 function formatJsonLine(record: LogRecord): string {
   return JSON.stringify({
     "@timestamp": new Date(record.timestamp).toISOString(),

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  JOB_PROPERTIES,
   JOB_STATUSES,
   JOB_TYPES,
   type JobStatus,
@@ -59,27 +60,7 @@ export interface RegistryCredentials {
   registryPassword: string | null;
 }
 
-const KNOWN_PROPERTIES: readonly (keyof JobRecord)[] = [
-  "id",
-  "name",
-  "customer",
-  "scriptPath",
-  "containerImage",
-  "registryServer",
-  "registryUsername",
-  "registryPassword",
-  "parameters",
-  "jobType",
-  "isWhatIf",
-  "isPaused",
-  "schedule",
-  "status",
-  "createdAt",
-  "startedAt",
-  "completedAt",
-  "scheduledFor",
-  "assignedToOrchestratorId",
-];
+const KNOWN_PROPERTIES: readonly (keyof JobRecord)[] = JOB_PROPERTIES;
 
 const PROPERTY_BY_LOWER_NAME = new Map<string, string>(
   KNOWN_PROPERTIES.map((name) => [name.toLowerCase(), name]),

@@ -28,7 +28,7 @@ export interface RunSpec {
   readOnlyMounts?: Array<{ hostPath: string; containerPath: string }>;
 }
 
-/** How a run ended. */
+/** The outcome of a run. */
 export interface ExitResult {
   exitCode: number;
   /** True when the kernel killed the container for exceeding its memory limit. */
@@ -61,7 +61,7 @@ export type PullProgress = (message: string) => void;
 
 /** Something that runs containers: the local engine or a cluster. */
 export interface ExecutionBackend {
-  /** Checks the engine answers, returning its name and version. */
+  /** Checks that the engine responds, returning its name and version. */
   describe(): Promise<{ name: string; version: string; apiVersion: string }>;
   /**
    * Makes the image available according to the pull policy.

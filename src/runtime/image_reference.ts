@@ -112,8 +112,7 @@ export function formatImageReference(image: ImageReference): string {
 }
 
 /**
- * Names the registry server in front of a reference that names none, as a
- * job's `registryServer` asks.
+ * Names the registry server in front of a reference that names none, as a job's `registryServer` requests.
  */
 export function withRegistry(
   image: ImageReference,

@@ -370,7 +370,7 @@ export class StateStore {
   /**
    * Commits a container log entry and adds its lines to the job's log
    * progress in one transaction, so a crash cannot keep one without the
-   * other. `stream` says which count grows.
+   * other. `stream` selects the count that grows.
    */
   enqueueContainerLog(
     item: OutboxItem & { kind: "log" },

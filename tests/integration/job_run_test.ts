@@ -182,7 +182,7 @@ Deno.test({
         const beta = api.addJob(shellJob("echo beta", { customer: "beta" }));
         const alpha = api.addJob(shellJob("echo alpha"));
         await waitForStatus(api, alpha.id, ["Completed"]);
-        // The beta job was listed to nobody: it stays Pending.
+        // The poll for alpha never lists the beta job, so it stays Pending.
         assert.equal(api.getJob(beta.id)?.status, "Pending");
         assert.deepEqual(logLines(api, beta.id, "container"), []);
       },

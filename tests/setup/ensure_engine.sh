@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes a Docker engine answer on the local socket: reuses one that already
-# answers, otherwise installs docker.io (Debian) when dockerd is missing and
+# Makes a Docker engine respond on the local socket: reuses one that already
+# responds, otherwise installs docker.io (Debian) when dockerd is missing and
 # starts it in the background. Safe to run any number of times.
 set -euo pipefail
 

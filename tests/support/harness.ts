@@ -35,7 +35,7 @@ export interface HarnessOptions {
   api?: Parameters<typeof startReferenceApi>[0];
 }
 
-/** Longest time a test waits for a job to reach a status, in ms. */
+/** Maximum time a test waits for a job to reach a status, in ms. */
 export const JOB_WAIT_MS = 60_000;
 
 /** Starts the reference API and a daemon, runs `body`, then stops both. */
@@ -86,7 +86,7 @@ export async function waitForStatus(
   );
 }
 
-/** The lines of a job's log entries from one source, in order. */
+/** Returns the lines of a job's log entries from one source, in order. */
 export function logLines(
   api: ReferenceApi,
   jobId: string,
