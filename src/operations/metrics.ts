@@ -1,11 +1,18 @@
 /**
- * The daemon's Prometheus metrics, kept in a registry of its own so that
- * nothing else in the process (such as prom-client's global registry) adds
- * to or removes from what `GET /metrics` returns.
+ * The daemon's Prometheus metrics. Each instance keeps its own metrics, so
+ * `GET /metrics` shows only what this instance recorded, and no process
+ * metrics are added.
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricFamily,
+  PROMETHEUS_TEXT_CONTENT_TYPE,
+  renderExposition,
+} from "./prometheus_exposition.ts";
 
 /** Prefix of every metric name. */
 export const METRIC_PREFIX = "iam_orchestrator_";
@@ -86,7 +93,8 @@ function checkCount(name: string, value: number): void {
  * Prometheus text exposition format for `GET /metrics`.
  */
 export class DaemonMetrics {
-  readonly #registry = new Registry();
+  readonly #families: readonly MetricFamily[];
+  readonly #sources: GaugeSources;
   readonly #jobsStarted: Counter<"customer">;
   readonly #jobsFinished: Counter<"customer" | "result">;
   readonly #jobDuration: Histogram<"customer" | "result">;
@@ -103,15 +111,13 @@ export class DaemonMetrics {
   readonly #engineErrors: Counter;
 
   constructor(options: DaemonMetricsOptions = {}) {
-    const registers = [this.#registry];
-    const gauges = options.gauges ?? {};
+    this.#sources = options.gauges ?? {};
     const name = (suffix: string) => `${METRIC_PREFIX}${suffix}`;
 
     const buildInfo = new Gauge({
       name: name("build_info"),
       help: "Always 1; the version label is the daemon's version",
       labelNames: ["version"],
-      registers,
     });
     buildInfo.set({ version: options.version ?? "unknown" }, 1);
 
@@ -119,96 +125,98 @@ export class DaemonMetrics {
       name: name("jobs_started_total"),
       help: "Job runs started, by customer",
       labelNames: ["customer"],
-      registers,
     });
     this.#jobsFinished = new Counter({
       name: name("jobs_finished_total"),
       help: "Job runs ended, by customer and result (completed, failed, " +
         "detached)",
       labelNames: ["customer", "result"],
-      registers,
     });
     this.#jobDuration = new Histogram({
       name: name("job_duration_seconds"),
       help: "Time from the start of a job run to its final status, in seconds",
       labelNames: ["customer", "result"],
       buckets: [...JOB_DURATION_BUCKETS_SECONDS],
-      registers,
     });
     this.#runningJobs = new Gauge({
       name: name("running_jobs"),
       help: "Job runs going on now",
-      registers,
-      collect: sourceCollector(gauges.runningJobs),
     });
     this.#registeredSchedules = new Gauge({
       name: name("registered_schedules"),
       help: "Scheduled jobs whose fire times the orchestrator keeps",
-      registers,
-      collect: sourceCollector(gauges.registeredSchedules),
     });
     this.#skippedFires = new Counter({
       name: name("skipped_fires_total"),
       help: "Scheduled fire times that started no run, by reason",
       labelNames: ["reason"],
-      registers,
     });
     this.#apiRequests = new Counter({
       name: name("api_requests_total"),
       help: "Requests to the IAM API, by endpoint and response status " +
         "class (none when no response arrived)",
       labelNames: ["endpoint", "status_class"],
-      registers,
     });
     this.#apiRetries = new Counter({
       name: name("api_retries_total"),
       help: "Requests to the IAM API repeated after a failure, by endpoint",
       labelNames: ["endpoint"],
-      registers,
     });
     this.#logLinesShipped = new Counter({
       name: name("log_lines_shipped_total"),
       help: "Job log lines the IAM API accepted",
-      registers,
     });
     this.#logBytesShipped = new Counter({
       name: name("log_bytes_shipped_total"),
       help: "UTF-8 bytes of the job log lines the IAM API accepted",
-      registers,
     });
     this.#logLinesDropped = new Counter({
       name: name("log_lines_dropped_total"),
       help: "Job log lines not sent: over LogSettings:MaxJobLogBytes or " +
         "still undelivered at a close deadline",
-      registers,
     });
     this.#logBytesDropped = new Counter({
       name: name("log_bytes_dropped_total"),
       help: "UTF-8 bytes of the job log lines not sent",
-      registers,
     });
     this.#outboxDepth = new Gauge({
       name: name("outbox_depth"),
       help: "Status reports and log entries waiting in the outbox",
-      registers,
-      collect: sourceCollector(gauges.outboxDepth),
     });
     this.#engineErrors = new Counter({
       name: name("engine_errors_total"),
       help: "Failed calls to the container engine",
-      registers,
     });
+
+    // `render` prints the families in this order.
+    this.#families = [
+      buildInfo,
+      this.#jobsStarted,
+      this.#jobsFinished,
+      this.#jobDuration,
+      this.#runningJobs,
+      this.#registeredSchedules,
+      this.#skippedFires,
+      this.#apiRequests,
+      this.#apiRetries,
+      this.#logLinesShipped,
+      this.#logBytesShipped,
+      this.#logLinesDropped,
+      this.#logBytesDropped,
+      this.#outboxDepth,
+      this.#engineErrors,
+    ];
   }
 
   /** MIME type of `render`'s output, for the Content-Type header. */
   get contentType(): string {
-    return this.#registry.contentType;
+    return PROMETHEUS_TEXT_CONTENT_TYPE;
   }
 
   /** Records the start of a job run. */
   jobStarted(customer: string): void {
     this.#jobsStarted.inc({ customer });
-    this.#runningJobs.inc();
+    this.#runningJobs.inc({});
   }
 
   /**
@@ -222,19 +230,19 @@ export class DaemonMetrics {
     const labels = { customer, result: result.toLowerCase() };
     this.#jobsFinished.inc(labels);
     this.#jobDuration.observe(labels, seconds);
-    this.#runningJobs.dec();
+    this.#runningJobs.dec({});
   }
 
   /** Sets the number of running jobs, as after adopting containers. */
   setRunningJobs(count: number): void {
     checkCount("running job count", count);
-    this.#runningJobs.set(count);
+    this.#runningJobs.set({}, count);
   }
 
   /** Sets the number of schedules the orchestrator keeps. */
   setRegisteredSchedules(count: number): void {
     checkCount("schedule count", count);
-    this.#registeredSchedules.set(count);
+    this.#registeredSchedules.set({}, count);
   }
 
   /** Records a fire time that started no run, such as `paused` or `overlap`. */
@@ -262,42 +270,54 @@ export class DaemonMetrics {
   logShipped(lines: number, bytes: number): void {
     checkCount("shipped line count", lines);
     checkCount("shipped byte count", bytes);
-    this.#logLinesShipped.inc(lines);
-    this.#logBytesShipped.inc(bytes);
+    this.#logLinesShipped.inc({}, lines);
+    this.#logBytesShipped.inc({}, bytes);
   }
 
   /** Adds job log lines that were not sent. */
   logDropped(lines: number, bytes: number): void {
     checkCount("dropped line count", lines);
     checkCount("dropped byte count", bytes);
-    this.#logLinesDropped.inc(lines);
-    this.#logBytesDropped.inc(bytes);
+    this.#logLinesDropped.inc({}, lines);
+    this.#logBytesDropped.inc({}, bytes);
   }
 
   /** Sets the number of items waiting in the outbox. */
   setOutboxDepth(count: number): void {
     checkCount("outbox depth", count);
-    this.#outboxDepth.set(count);
+    this.#outboxDepth.set({}, count);
   }
 
   /** Records a failed call to the container engine. */
   engineError(): void {
-    this.#engineErrors.inc();
+    this.#engineErrors.inc({});
   }
 
-  /** Returns every metric in the Prometheus text exposition format. */
+  /**
+   * Returns every metric in the Prometheus text exposition format, after
+   * reading the gauge sources. A source that throws rejects the promise.
+   */
   render(): Promise<string> {
-    return this.#registry.metrics();
+    try {
+      readSource(this.#sources.runningJobs, this.#runningJobs);
+      readSource(this.#sources.registeredSchedules, this.#registeredSchedules);
+      readSource(this.#sources.outboxDepth, this.#outboxDepth);
+      return Promise.resolve(renderExposition(this.#families));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }
 
-/** Returns a gauge `collect` function that reads `source`, if there is one. */
-function sourceCollector(
+/**
+ * Sets `gauge` to what `source` returns, unless there is no source or it
+ * returns null.
+ */
+function readSource(
   source: (() => number | null) | undefined,
-): ((this: Gauge) => void) | undefined {
-  if (source === undefined) return undefined;
-  return function (this: Gauge) {
-    const value = source();
-    if (value !== null) this.set(value);
-  };
+  gauge: Gauge,
+): void {
+  if (source === undefined) return;
+  const value = source();
+  if (value !== null) gauge.set({}, value);
 }

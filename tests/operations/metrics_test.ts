@@ -179,3 +179,141 @@ Deno.test("DaemonMetrics instances do not share samples", async () => {
   const samples = await samplesOf(second);
   assert.equal(sampleValue(samples, "iam_orchestrator_engine_errors_total"), 0);
 });
+
+// The exposition of a new instance, as prom-client 15.1.3 printed it.
+// Metrics without labels show 0, and labelled ones only HELP and TYPE.
+const FRESH_EXPOSITION = `\
+# HELP iam_orchestrator_build_info Always 1; the version label is the daemon's version
+# TYPE iam_orchestrator_build_info gauge
+iam_orchestrator_build_info{version="unknown"} 1
+
+# HELP iam_orchestrator_jobs_started_total Job runs started, by customer
+# TYPE iam_orchestrator_jobs_started_total counter
+
+# HELP iam_orchestrator_jobs_finished_total Job runs ended, by customer and result (completed, failed, detached)
+# TYPE iam_orchestrator_jobs_finished_total counter
+
+# HELP iam_orchestrator_job_duration_seconds Time from the start of a job run to its final status, in seconds
+# TYPE iam_orchestrator_job_duration_seconds histogram
+
+# HELP iam_orchestrator_running_jobs Job runs going on now
+# TYPE iam_orchestrator_running_jobs gauge
+iam_orchestrator_running_jobs 0
+
+# HELP iam_orchestrator_registered_schedules Scheduled jobs whose fire times the orchestrator keeps
+# TYPE iam_orchestrator_registered_schedules gauge
+iam_orchestrator_registered_schedules 0
+
+# HELP iam_orchestrator_skipped_fires_total Scheduled fire times that started no run, by reason
+# TYPE iam_orchestrator_skipped_fires_total counter
+
+# HELP iam_orchestrator_api_requests_total Requests to the IAM API, by endpoint and response status class (none when no response arrived)
+# TYPE iam_orchestrator_api_requests_total counter
+
+# HELP iam_orchestrator_api_retries_total Requests to the IAM API repeated after a failure, by endpoint
+# TYPE iam_orchestrator_api_retries_total counter
+
+# HELP iam_orchestrator_log_lines_shipped_total Job log lines the IAM API accepted
+# TYPE iam_orchestrator_log_lines_shipped_total counter
+iam_orchestrator_log_lines_shipped_total 0
+
+# HELP iam_orchestrator_log_bytes_shipped_total UTF-8 bytes of the job log lines the IAM API accepted
+# TYPE iam_orchestrator_log_bytes_shipped_total counter
+iam_orchestrator_log_bytes_shipped_total 0
+
+# HELP iam_orchestrator_log_lines_dropped_total Job log lines not sent: over LogSettings:MaxJobLogBytes or still undelivered at a close deadline
+# TYPE iam_orchestrator_log_lines_dropped_total counter
+iam_orchestrator_log_lines_dropped_total 0
+
+# HELP iam_orchestrator_log_bytes_dropped_total UTF-8 bytes of the job log lines not sent
+# TYPE iam_orchestrator_log_bytes_dropped_total counter
+iam_orchestrator_log_bytes_dropped_total 0
+
+# HELP iam_orchestrator_outbox_depth Status reports and log entries waiting in the outbox
+# TYPE iam_orchestrator_outbox_depth gauge
+iam_orchestrator_outbox_depth 0
+
+# HELP iam_orchestrator_engine_errors_total Failed calls to the container engine
+# TYPE iam_orchestrator_engine_errors_total counter
+iam_orchestrator_engine_errors_total 0
+`;
+
+Deno.test("DaemonMetrics renders a new instance exactly", async () => {
+  assert.equal(await new DaemonMetrics().render(), FRESH_EXPOSITION);
+});
+
+Deno.test("DaemonMetrics contentType is text format 0.0.4", () => {
+  assert.equal(
+    new DaemonMetrics().contentType,
+    "text/plain; version=0.0.4; charset=utf-8",
+  );
+});
+
+Deno.test("DaemonMetrics renders a job duration series exactly", async () => {
+  const metrics = new DaemonMetrics();
+  metrics.jobFinished("alpha", "Completed", 1);
+  metrics.jobFinished("alpha", "Completed", 20000);
+  const lines = (await metrics.render()).split("\n");
+  const series = lines.filter((line) =>
+    line.startsWith("iam_orchestrator_job_duration_seconds_")
+  );
+  const labels = 'customer="alpha",result="completed"';
+  const bucket = (le: string, count: number) =>
+    `iam_orchestrator_job_duration_seconds_bucket{le="${le}",${labels}} ` +
+    count;
+  assert.deepEqual(series, [
+    bucket("1", 1),
+    ...[5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400].map((le) =>
+      bucket(String(le), 1)
+    ),
+    bucket("+Inf", 2),
+    `iam_orchestrator_job_duration_seconds_sum{${labels}} 20001`,
+    `iam_orchestrator_job_duration_seconds_count{${labels}} 2`,
+  ]);
+});
+
+Deno.test("DaemonMetrics escapes label values", async () => {
+  const metrics = new DaemonMetrics({ version: 'v1 "rc"\\x\ny' });
+  metrics.jobStarted('we"ird\\cust\nomer');
+  const text = await metrics.render();
+  assert.match(
+    text,
+    /^iam_orchestrator_build_info\{version="v1 \\"rc\\"\\\\x\\ny"\} 1$/m,
+  );
+  assert.match(
+    text,
+    /^iam_orchestrator_jobs_started_total\{customer="we\\"ird\\\\cust\\nomer"\} 1$/m,
+  );
+  const samples = parsePrometheusText(text);
+  assert.equal(
+    sampleValue(samples, "iam_orchestrator_jobs_started_total", {
+      customer: 'we"ird\\cust\nomer',
+    }),
+    1,
+  );
+});
+
+Deno.test("DaemonMetrics prints special gauge source values", async () => {
+  const metrics = new DaemonMetrics({
+    gauges: {
+      runningJobs: () => NaN,
+      registeredSchedules: () => Infinity,
+      outboxDepth: () => -Infinity,
+    },
+  });
+  const lines = (await metrics.render()).split("\n");
+  assert.ok(lines.includes("iam_orchestrator_running_jobs NaN"));
+  assert.ok(lines.includes("iam_orchestrator_registered_schedules +Inf"));
+  assert.ok(lines.includes("iam_orchestrator_outbox_depth -Inf"));
+});
+
+Deno.test("DaemonMetrics render rejects when a source throws", async () => {
+  const metrics = new DaemonMetrics({
+    gauges: {
+      outboxDepth: () => {
+        throw new Error("State store closed");
+      },
+    },
+  });
+  await assert.rejects(metrics.render(), /State store closed/);
+});

@@ -88,7 +88,10 @@ Deno.test("status server metrics change after calls", async () => {
   await withServer(async ({ server, metrics }) => {
     let response = await get(`${server.url}/metrics`);
     assert.equal(response.status, 200);
-    assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
+    assert.equal(
+      response.headers.get("content-type"),
+      "text/plain; version=0.0.4; charset=utf-8",
+    );
     let samples = parsePrometheusText(response.body);
     assert.equal(
       sampleValue(samples, "iam_orchestrator_build_info", { version: "9.9.9" }),
