@@ -40,7 +40,6 @@ import {
   describeHardening,
   memoryLimitBytes,
 } from "../runtime/container_hardening.ts";
-import { SwarmBackend } from "../runtime/swarm_backend.ts";
 import { Daemon } from "./daemon.ts";
 import { DurableReporter } from "./durable_reporter.ts";
 
@@ -106,8 +105,11 @@ function storeTracker(store: StateStore): RunTracker {
   };
 }
 
-/** Builds the execution backend that `ContainerSettings:Backend` names. */
-function createBackend(settings: Settings): ExecutionBackend {
+/**
+ * Builds the execution backend that `ContainerSettings:Backend` names. The
+ * Swarm backend is loaded only when named, since it brings dockerode.
+ */
+async function createBackend(settings: Settings): Promise<ExecutionBackend> {
   const { container } = settings;
   if (container.backend === "Docker") {
     return new DockerBackend(container.dockerEndpoint, {
@@ -115,6 +117,7 @@ function createBackend(settings: Settings): ExecutionBackend {
     });
   }
   const memory = memoryLimitBytes(container.hardening);
+  const { SwarmBackend } = await import("../runtime/swarm_backend.ts");
   return new SwarmBackend(container.dockerEndpoint, {
     placement: container.placement,
     stopGraceSeconds: container.stopGraceSeconds,
@@ -156,7 +159,7 @@ export async function startDaemon(
     `${settings.orchestrator.stateDirectory}/certificates`;
   await Deno.mkdir(certificateDirectory, { recursive: true, mode: 0o700 });
   await removeStaleCertificateDirectories(certificateDirectory);
-  const backend = options.backend ?? createBackend(settings);
+  const backend = options.backend ?? await createBackend(settings);
   logger.debug(describeHardening(settings.container.hardening));
   const metrics = new DaemonMetrics({
     version: options.version,

@@ -1,10 +1,10 @@
 /**
- * The local Docker engine as an execution backend, through dockerode.
+ * The local Docker engine as an execution backend, through the Engine API.
  *
  * @module
  */
 // @ts-types="@types/dockerode"
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import type { DockerEndpoint } from "../config/docker_endpoint.ts";
 import type { PullPolicy } from "../config/settings.ts";
 import {
@@ -32,14 +32,15 @@ import {
   formatImageReference,
   type ImageReference,
 } from "./image_reference.ts";
+import {
+  EngineClient,
+  EngineError,
+  engineStatusOf,
+  readTlsFile,
+  registryAuthHeader,
+} from "./engine_client.ts";
 
-/** The engine could not be reached or refused a call. */
-export class EngineError extends Error {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, options);
-    this.name = "EngineError";
-  }
-}
+export { EngineError };
 
 interface DockerApiError {
   statusCode?: number;
@@ -47,26 +48,15 @@ interface DockerApiError {
   json?: { message?: string };
 }
 
+/** Returns the status of an engine rejection, from this client or from dockerode. */
 function statusOf(error: unknown): number | undefined {
-  return (error as DockerApiError | null)?.statusCode;
+  return engineStatusOf(error) ??
+    (error as DockerApiError | null)?.statusCode;
 }
 
 function messageOf(error: unknown): string {
   const api = error as DockerApiError | null;
   return api?.json?.message ?? api?.message ?? String(error);
-}
-
-function readTlsFile(directory: string, name: string): string {
-  const path = `${directory}/${name}`;
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (error) {
-    throw new EngineError(
-      `Cannot read Docker TLS file ${path}: ${(error as Error).message}; ` +
-        `check DOCKER_CERT_PATH`,
-      { cause: error },
-    );
-  }
 }
 
 /** Builds dockerode's connection options for an engine address. */
@@ -121,9 +111,22 @@ export function describeEngineFailure(
   return `Docker endpoint ${endpoint.text} did not answer: ${text}`;
 }
 
+/** The engine's response to `GET /version`, in the parts read here. */
+interface VersionResponse {
+  Version: string;
+  ApiVersion: string;
+}
+
+/** One container of `GET /containers/json`, in the parts read here. */
+interface ContainerSummary {
+  Id: string;
+  Labels?: Record<string, string> | null;
+  State: string;
+}
+
 /** Runs job containers on one Docker engine. */
 export class DockerBackend implements ExecutionBackend {
-  readonly #docker: Docker;
+  readonly #engine: EngineClient;
   readonly #endpoint: DockerEndpoint;
   readonly #hardening: ReturnType<typeof hardeningContainerOptions>;
 
@@ -137,22 +140,20 @@ export class DockerBackend implements ExecutionBackend {
     options: { hardening?: ContainerHardening } = {},
   ) {
     this.#endpoint = endpoint;
-    this.#docker = new Docker(dockerodeOptions(endpoint));
+    this.#engine = new EngineClient(endpoint);
     this.#hardening = hardeningContainerOptions(
       options.hardening ?? DEFAULT_CONTAINER_HARDENING,
     );
-  }
-
-  /** The dockerode client, for the parts of the daemon that list or adopt containers. */
-  get client(): Docker {
-    return this.#docker;
   }
 
   async describe(): Promise<
     { name: string; version: string; apiVersion: string }
   > {
     try {
-      const version = await this.#docker.version();
+      const version = await this.#engine.json<VersionResponse>(
+        "GET",
+        "/version",
+      );
       return {
         name: "Docker",
         version: version.Version,
@@ -165,9 +166,14 @@ export class DockerBackend implements ExecutionBackend {
     }
   }
 
+  /** Closes the connections to the engine that are kept for reuse. */
+  async close(): Promise<void> {
+    await this.#engine.close();
+  }
+
   async #imagePresent(reference: string): Promise<boolean> {
     try {
-      await this.#docker.getImage(reference).inspect();
+      await this.#engine.send("GET", `/images/${reference}/json`);
       return true;
     } catch (error) {
       if (statusOf(error) === 404) return false;
@@ -196,76 +202,86 @@ export class DockerBackend implements ExecutionBackend {
           `load it first or set ContainerSettings:PullPolicy to IfNotPresent`,
       );
     }
-    await this.#pull(reference, options.auth, options.onProgress);
+    await this.#pull(image, options.auth, options.onProgress);
   }
 
+  /**
+   * Pulls one tag or digest. The engine streams one JSON object per line;
+   * a failure can arrive as an `error` object in a stream that ends with
+   * status 200.
+   */
   async #pull(
-    reference: string,
+    image: ImageReference,
     auth: RegistryAuth | null,
     onProgress: PullProgress | undefined,
   ): Promise<void> {
-    let stream: NodeJS.ReadableStream;
+    const reference = formatImageReference(image);
+    const name = image.registry === null
+      ? image.repository
+      : `${image.registry}/${image.repository}`;
+    let response: Response;
     try {
-      stream = await this.#docker.pull(
-        reference,
-        auth === null ? {} : { authconfig: auth },
-      );
+      response = await this.#engine.call("POST", "/images/create", {
+        // A name without a tag would pull every tag of the repository.
+        query: { fromImage: name, tag: image.digest ?? image.tag ?? "latest" },
+        headers: auth === null
+          ? undefined
+          : { "X-Registry-Auth": registryAuthHeader(auth) },
+      });
     } catch (error) {
       throw pullError(reference, messageOf(error), error);
     }
-    await new Promise<void>((resolve, reject) => {
-      let failure: string | null = null;
-      this.#docker.modem.followProgress(
-        stream,
-        (error: Error | null) => {
-          if (error !== null) {
-            reject(pullError(reference, messageOf(error), error));
-          } else if (failure !== null) {
-            reject(pullError(reference, failure));
-          } else {
-            resolve();
-          }
-        },
-        (event: { status?: string; id?: string; error?: string }) => {
-          // An error can arrive inside a stream that ends normally.
-          if (event.error !== undefined) {
-            failure ??= event.error;
-            return;
-          }
-          if (event.status !== undefined) {
-            onProgress?.(
-              event.id === undefined
-                ? event.status
-                : `${event.id}: ${event.status}`,
-            );
-          }
-        },
-      );
-    });
+    let failure: string | null = null;
+    try {
+      for await (const line of jsonLines(response.body)) {
+        let event: { status?: string; id?: string; error?: string };
+        try {
+          event = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (event.error !== undefined) {
+          failure ??= event.error;
+        } else if (event.status !== undefined) {
+          onProgress?.(
+            event.id === undefined
+              ? event.status
+              : `${event.id}: ${event.status}`,
+          );
+        }
+      }
+    } catch (error) {
+      throw pullError(reference, messageOf(error), error);
+    }
+    if (failure !== null) throw pullError(reference, failure);
   }
 
   async start(spec: RunSpec): Promise<RunHandle> {
     const binds = (spec.readOnlyMounts ?? []).map((mount) =>
       `${mount.hostPath}:${mount.containerPath}:ro`
     );
-    let container: Docker.Container;
+    const body: Docker.ContainerCreateOptions = {
+      Image: spec.image,
+      Env: spec.env,
+      Labels: spec.labels,
+      Tty: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      User: this.#hardening.User,
+      HostConfig: {
+        ...this.#hardening.HostConfig,
+        // Output is read to its end before the container is removed.
+        AutoRemove: false,
+        Binds: binds.length > 0 ? binds : undefined,
+      },
+    };
+    let id: string;
     try {
-      container = await this.#docker.createContainer({
-        name: spec.name,
-        Image: spec.image,
-        Env: spec.env,
-        Labels: spec.labels,
-        Tty: false,
-        AttachStdout: false,
-        AttachStderr: false,
-        User: this.#hardening.User,
-        HostConfig: {
-          ...this.#hardening.HostConfig,
-          // Output is read to its end before the container is removed.
-          AutoRemove: false,
-          Binds: binds.length > 0 ? binds : undefined,
-        },
-      });
+      id = (await this.#engine.json<{ Id: string }>(
+        "POST",
+        "/containers/create",
+        { query: { name: spec.name }, body },
+      )).Id;
     } catch (error) {
       throw new EngineError(
         `Creating container for image ${spec.image} failed: ${
@@ -274,15 +290,13 @@ export class DockerBackend implements ExecutionBackend {
         { cause: error },
       );
     }
-    const handle = new DockerRun(container);
+    const handle = new DockerRun(this.#engine, id);
     try {
-      await container.start();
+      await this.#engine.send("POST", `/containers/${id}/start`);
     } catch (error) {
       await handle.remove();
       throw new EngineError(
-        `Starting container ${container.id.slice(0, 12)} failed: ${
-          messageOf(error)
-        }`,
+        `Starting container ${id.slice(0, 12)} failed: ${messageOf(error)}`,
         { cause: error },
       );
     }
@@ -290,20 +304,26 @@ export class DockerBackend implements ExecutionBackend {
   }
 
   attach(containerId: string): RunHandle {
-    return new DockerRun(this.#docker.getContainer(containerId));
+    return new DockerRun(this.#engine, containerId);
   }
 
   async listRuns(labels: Record<string, string>): Promise<RunSummary[]> {
-    let containers: Docker.ContainerInfo[];
+    let containers: ContainerSummary[];
     try {
-      containers = await this.#docker.listContainers({
-        all: true,
-        filters: {
-          label: Object.entries(labels).map(([key, value]) =>
-            `${key}=${value}`
-          ),
+      containers = await this.#engine.json<ContainerSummary[]>(
+        "GET",
+        "/containers/json",
+        {
+          query: {
+            all: true,
+            filters: JSON.stringify({
+              label: Object.entries(labels).map(([key, value]) =>
+                `${key}=${value}`
+              ),
+            }),
+          },
         },
-      });
+      );
     } catch (error) {
       throw new EngineError(describeEngineFailure(this.#endpoint, error), {
         cause: error,
@@ -316,6 +336,27 @@ export class DockerBackend implements ExecutionBackend {
       neverStarted: container.State === "created",
     }));
   }
+}
+
+/** Yields the lines of a body of newline-separated text, without the newline. */
+async function* jsonLines(
+  body: ReadableStream<Uint8Array> | null,
+): AsyncIterable<string> {
+  if (body === null) return;
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of body) {
+    pending += decoder.decode(chunk, { stream: true });
+    let newline = pending.indexOf("\n");
+    while (newline !== -1) {
+      const line = pending.slice(0, newline).trim();
+      if (line !== "") yield line;
+      pending = pending.slice(newline + 1);
+      newline = pending.indexOf("\n");
+    }
+  }
+  pending += decoder.decode();
+  if (pending.trim() !== "") yield pending.trim();
 }
 
 function pullError(
@@ -338,20 +379,40 @@ interface WaitResponse {
   Error?: { Message?: string } | null;
 }
 
+/** The parts of `GET /containers/{id}/json` read here. */
+interface ContainerState {
+  State: {
+    Status: string;
+    Running: boolean;
+    OOMKilled: boolean;
+    ExitCode: number;
+    Error: string;
+  };
+}
+
 /** Time between the inspections that back up a wait, in milliseconds. */
 const WAIT_CHECK_MS = 2_000;
 
 class DockerRun implements RunHandle {
-  readonly #container: Docker.Container;
-  #stream: NodeJS.ReadableStream | null = null;
+  readonly #engine: EngineClient;
+  readonly #id: string;
+  #reading: AbortController | null = null;
   #closed = false;
 
-  constructor(container: Docker.Container) {
-    this.#container = container;
+  constructor(engine: EngineClient, id: string) {
+    this.#engine = engine;
+    this.#id = id;
   }
 
   get id(): string {
-    return this.#container.id;
+    return this.#id;
+  }
+
+  async #state(): Promise<ContainerState["State"]> {
+    return (await this.#engine.json<ContainerState>(
+      "GET",
+      `/containers/${this.#id}/json`,
+    )).State;
   }
 
   /**
@@ -361,47 +422,49 @@ class DockerRun implements RunHandle {
   async *output(): AsyncIterable<Uint8Array> {
     this.#closed = false;
     const position = new LogPosition();
-    const follow = await this.#container.logs({
-      follow: true,
-      stdout: true,
-      stderr: true,
-      timestamps: true,
-    }) as unknown as NodeJS.ReadableStream;
-    this.#stream = follow;
+    yield* this.#read(position, undefined);
+    if (this.#closed) return;
+    // A stream that ended while the container runs is the engine's doing;
+    // the runner reconnects and reads again.
+    if ((await this.#state()).Running) return;
+    // Follow mode streams the rest of a stopped container's log and ends.
+    yield* this.#read(position, position.since);
+  }
+
+  async *#read(
+    position: LogPosition,
+    since: string | undefined,
+  ): AsyncIterable<Uint8Array> {
+    const reading = new AbortController();
+    this.#reading = reading;
     try {
-      yield* this.#frames(follow as AsyncIterable<Uint8Array>, position);
+      const response = await this.#engine.call(
+        "GET",
+        `/containers/${this.#id}/logs`,
+        {
+          query: {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            since,
+          },
+          signal: reading.signal,
+        },
+      );
+      if (response.body !== null) {
+        yield* this.#frames(response.body, position);
+      }
     } catch (error) {
       // A stream closed by closeOutput ends with an abort; that is its end.
       if (!this.#closed) throw error;
     } finally {
-      this.#stream = null;
-    }
-    if (this.#closed) return;
-    const state = (await this.#container.inspect()).State;
-    // A stream that ended while the container runs is the engine's doing;
-    // the runner reconnects and reads again.
-    if (state.Running) return;
-    // Follow mode streams the rest of a stopped container's log and ends;
-    // without it dockerode would buffer the whole rest in memory.
-    const rest = await this.#container.logs({
-      follow: true,
-      stdout: true,
-      stderr: true,
-      timestamps: true,
-      since: position.since,
-    }) as unknown as NodeJS.ReadableStream;
-    this.#stream = rest;
-    try {
-      yield* this.#frames(rest as AsyncIterable<Uint8Array>, position);
-    } catch (error) {
-      if (!this.#closed) throw error;
-    } finally {
-      this.#stream = null;
+      if (this.#reading === reading) this.#reading = null;
     }
   }
 
   async *#frames(
-    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    chunks: AsyncIterable<Uint8Array>,
     position: LogPosition,
   ): AsyncIterable<Uint8Array> {
     const reader = new FrameReader();
@@ -423,18 +486,29 @@ class DockerRun implements RunHandle {
 
   closeOutput(): void {
     this.#closed = true;
-    const stream = this.#stream as { destroy?: () => void } | null;
-    this.#stream = null;
-    stream?.destroy?.();
+    const reading = this.#reading;
+    this.#reading = null;
+    reading?.abort();
   }
 
   async wait(): Promise<ExitResult> {
-    const waiting = this.#container.wait() as Promise<WaitResponse>;
-    const result = await Promise.race([waiting, this.#watchExit(waiting)]);
+    const stopWaiting = new AbortController();
+    const waiting = this.#engine.json<WaitResponse>(
+      "POST",
+      `/containers/${this.#id}/wait`,
+      { signal: stopWaiting.signal },
+    );
+    let result: WaitResponse;
+    try {
+      result = await Promise.race([waiting, this.#watchExit(waiting)]);
+    } finally {
+      // Ends a wait request that lost the race instead of leaving it open.
+      stopWaiting.abort();
+      waiting.catch(() => {});
+    }
     let oomKilled = false;
     try {
-      const state = (await this.#container.inspect()).State;
-      oomKilled = state.OOMKilled;
+      oomKilled = (await this.#state()).OOMKilled;
     } catch {
       // The exit code is known; only the OOM flag is lost.
     }
@@ -450,9 +524,9 @@ class DockerRun implements RunHandle {
    * Resolves with the exit code once the container has stopped, and rejects
    * when the engine does not respond.
    *
-   * NOTE: dockerode 4.0.9 under Deno 2.9 never settles a wait request whose
-   * connection a dying engine dropped (SIGKILL), so the wait alone would
-   * follow a dead engine until the job's timeout.
+   * NOTE: a wait request whose connection a dying engine dropped (SIGKILL)
+   * has been seen never to settle, so the wait alone would follow a dead
+   * engine until the job's timeout.
    */
   #watchExit(waiting: Promise<unknown>): Promise<WaitResponse> {
     return new Promise((resolve, reject) => {
@@ -465,7 +539,7 @@ class DockerRun implements RunHandle {
       waiting.then(end, end);
       const check = async () => {
         try {
-          const state = (await this.#container.inspect()).State;
+          const state = await this.#state();
           if (settled) return;
           if (state.Status === "exited" || state.Status === "dead") {
             end();
@@ -488,17 +562,20 @@ class DockerRun implements RunHandle {
 
   async stop(graceSeconds: number): Promise<void> {
     try {
-      await this.#container.stop({ t: graceSeconds });
+      await this.#engine.send("POST", `/containers/${this.#id}/stop`, {
+        query: { t: graceSeconds },
+      });
     } catch (error) {
-      // 304: already stopped; 404: already gone.
-      const status = statusOf(error);
-      if (status !== 304 && status !== 404) throw error;
+      // 304: already stopped (a success status here); 404: already gone.
+      if (statusOf(error) !== 404) throw error;
     }
   }
 
   async remove(): Promise<void> {
     try {
-      await this.#container.remove({ force: true, v: true });
+      await this.#engine.send("DELETE", `/containers/${this.#id}`, {
+        query: { force: true, v: true },
+      });
     } catch (error) {
       const status = statusOf(error);
       // 404: gone; 409: removal already in progress.
