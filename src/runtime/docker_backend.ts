@@ -450,6 +450,7 @@ class DockerRun implements RunHandle {
             since,
           },
           signal: reading.signal,
+          bulk: true,
         },
       );
       if (response.body !== null) {

@@ -46,6 +46,16 @@ export interface EngineCallOptions {
   headers?: Record<string, string>;
   /** Aborts the request, and the reading of a streamed response body. */
   signal?: AbortSignal;
+  /**
+   * Whether the response is a long stream of small writes, such as a
+   * followed log. On a socket such a stream goes through `node:http`, whose
+   * reads cost less per chunk than those of `fetch`: 2.6 s against 8 s for
+   * the 300,000 frames of a finished container's log, measured here with
+   * Deno 2.9.6 and Docker 20.10.
+   *
+   * @default {false}
+   */
+  bulk?: boolean;
 }
 
 /**
@@ -65,6 +75,7 @@ export interface EngineTransport {
 export class EngineClient {
   readonly #endpoint: DockerEndpoint;
   #transport: Promise<EngineTransport> | null = null;
+  #bulkTransport: Promise<EngineTransport> | null = null;
 
   /**
    * @param endpoint the engine's address; a named pipe is reached through
@@ -79,6 +90,7 @@ export class EngineClient {
     this.#endpoint = endpoint;
     if (options.transport !== undefined) {
       this.#transport = Promise.resolve(options.transport);
+      this.#bulkTransport = this.#transport;
     }
   }
 
@@ -93,8 +105,9 @@ export class EngineClient {
     path: string,
     options: EngineCallOptions = {},
   ): Promise<Response> {
-    this.#transport ??= createTransport(this.#endpoint);
-    const transport = await this.#transport;
+    const transport = options.bulk === true
+      ? await (this.#bulkTransport ??= createBulkTransport(this.#endpoint))
+      : await (this.#transport ??= createTransport(this.#endpoint));
     const headers = new Headers(options.headers);
     let body: string | undefined;
     if (options.body !== undefined) {
@@ -141,9 +154,10 @@ export class EngineClient {
 
   /** Closes the connections kept open for further requests. */
   async close(): Promise<void> {
-    const transport = this.#transport;
+    const transports = [this.#transport, this.#bulkTransport];
     this.#transport = null;
-    (await transport)?.close();
+    this.#bulkTransport = null;
+    for (const transport of new Set(transports)) (await transport)?.close();
   }
 }
 
@@ -218,6 +232,20 @@ export function readTlsFile(directory: string, name: string): string {
       { cause: error },
     );
   }
+}
+
+/**
+ * Builds the transport for `bulk` calls: `node:http` on a socket, loaded at
+ * the first such call, and `fetch` over TCP.
+ */
+async function createBulkTransport(
+  endpoint: DockerEndpoint,
+): Promise<EngineTransport> {
+  if (endpoint.kind === "tcp") return await createTransport(endpoint);
+  const { NodeHttpTransport } = await import("./node_http_transport.ts");
+  return new NodeHttpTransport(
+    endpoint.kind === "unix" ? endpoint.socketPath : endpoint.pipePath,
+  );
 }
 
 async function createTransport(
