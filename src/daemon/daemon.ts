@@ -34,6 +34,8 @@ export type DaemonStore = Pick<
 /** The scheduler's side that the daemon calls. */
 export interface ScheduleRegistry {
   register(job: Job): Promise<unknown>;
+  /** Returns true when `register` would leave this job's timer as it is. */
+  isRegistered(jobId: string, schedule: string | null): boolean;
   restore(): Promise<void>;
   stop(): void;
 }
@@ -486,6 +488,11 @@ export class Daemon {
     const pending = await api.getPendingJobs(
       settings.customer.customerName,
       orchestratorId,
+      {
+        isKnown: scheduler === undefined
+          ? undefined
+          : (job) => scheduler.isRegistered(job.id, job.schedule),
+      },
     );
     for (const malformed of pending.malformed) {
       await this.#rejectMalformed(malformed.id, malformed.reason);

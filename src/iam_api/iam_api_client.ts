@@ -5,7 +5,14 @@
  *
  * @module
  */
-import { type Job, type JobStatus, type LogEntry, parseJob } from "./job.ts";
+import {
+  type Job,
+  type JobStatus,
+  type LogEntry,
+  parseJob,
+  peekScheduledJob,
+  type ScheduledJobKey,
+} from "./job.ts";
 import { describeFetchError, excerpt, readLimited } from "./http_body.ts";
 
 /** A failed API call. */
@@ -101,6 +108,14 @@ export class IamApiClient {
   async getPendingJobs(
     customer: string | null,
     orchestratorId: string,
+    options: {
+      /**
+       * Returns true for a scheduled job that the caller has registered with
+       * this schedule already. Such a record is left out of `jobs` and is
+       * not validated.
+       */
+      isKnown?: (job: ScheduledJobKey) => boolean;
+    } = {},
   ): Promise<PendingJobs> {
     const query = new URLSearchParams();
     if (customer !== null) query.set("customer", customer);
@@ -123,6 +138,13 @@ export class IamApiClient {
     const malformed: MalformedJob[] = [];
     const seen = new Set<string>();
     for (const item of body) {
+      if (options.isKnown !== undefined) {
+        const key = peekScheduledJob(item);
+        if (key !== null && !seen.has(key.id) && options.isKnown(key)) {
+          seen.add(key.id);
+          continue;
+        }
+      }
       const result = parseJob(item);
       if (!result.ok) {
         malformed.push({ id: result.id, reason: result.reason });

@@ -183,6 +183,45 @@ export function findJobId(value: unknown): string | null {
   return typeof id === "string" && GUID_PATTERN.test(id) ? id : null;
 }
 
+/** A scheduled job's id and cron expression, read without validation. */
+export interface ScheduledJobKey {
+  id: string;
+  schedule: string | null;
+}
+
+const LISTED_STATUSES = new Set(["pending", "scheduled"]);
+
+/**
+ * Reads the id and schedule of a record that is a Pending or Scheduled job
+ * of type Scheduled with a GUID id, without validating its other fields.
+ * Returns null for any other record, which then needs `parseJob`.
+ *
+ * A poll lists every scheduled job each time. Reading only these fields
+ * lets it skip the full validation of the jobs already registered, which
+ * took 125 to 200 ms per poll of 10,000 jobs. Such a job is validated in
+ * full when it fires.
+ */
+export function peekScheduledJob(value: unknown): ScheduledJobKey | null {
+  if (!isRecord(value)) return null;
+  const { id, jobType, status, schedule } = normalizePropertyNames(value);
+  if (typeof id !== "string" || !GUID_PATTERN.test(id)) return null;
+  if (typeof jobType !== "string" || jobType.toLowerCase() !== "scheduled") {
+    return null;
+  }
+  if (
+    typeof status !== "string" || !LISTED_STATUSES.has(status.toLowerCase())
+  ) {
+    return null;
+  }
+  if (typeof schedule === "string") {
+    return { id: id.replace(/[{}]/g, ""), schedule };
+  }
+  if (schedule === null || schedule === undefined) {
+    return { id: id.replace(/[{}]/g, ""), schedule: null };
+  }
+  return null;
+}
+
 /**
  * Validates one job record from the API.
  *

@@ -179,6 +179,16 @@ export class Scheduler {
   }
 
   /**
+   * Returns true when the job is registered with this expression, so that
+   * `register` would return "unchanged".
+   */
+  isRegistered(jobId: string, schedule: string | null): boolean {
+    const entry = this.#entries.get(jobId);
+    return entry !== undefined &&
+      entry.schedule.expression === (schedule ?? "").trim();
+  }
+
+  /**
    * Removes a job's timer and its stored record.
    *
    * @returns false when the job was not registered

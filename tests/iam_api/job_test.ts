@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseJob } from "../../src/iam_api/job.ts";
+import { parseJob, peekScheduledJob } from "../../src/iam_api/job.ts";
 
 const ID = "6f1c7f36-2d3e-4a8e-9c1b-1f0a5e2b7a11";
 
@@ -92,5 +92,37 @@ Deno.test("parseJob rejects a value that is not an object", () => {
   for (const value of [null, 3, "job", [record()]]) {
     const result = parseJob(value);
     assert.equal(result.ok, false);
+  }
+});
+
+Deno.test("peekScheduledJob reads id and schedule of any case", () => {
+  assert.deepEqual(
+    peekScheduledJob({
+      ID: `{${ID}}`,
+      JobType: "scheduled",
+      Status: "SCHEDULED",
+      Schedule: "0 * * * *",
+      containerImage: 42,
+    }),
+    { id: ID, schedule: "0 * * * *" },
+  );
+  assert.deepEqual(
+    peekScheduledJob(record({ jobType: "Scheduled", schedule: undefined })),
+    { id: ID, schedule: null },
+  );
+});
+
+Deno.test("peekScheduledJob returns null for other records", () => {
+  const cases: unknown[] = [
+    null,
+    [],
+    record(),
+    record({ jobType: "Scheduled", id: "not-a-guid" }),
+    record({ jobType: "Scheduled", status: "Running" }),
+    record({ jobType: "Scheduled", schedule: 5 }),
+    record({ jobType: 1 }),
+  ];
+  for (const value of cases) {
+    assert.equal(peekScheduledJob(value), null, JSON.stringify(value));
   }
 });
