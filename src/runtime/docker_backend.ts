@@ -95,10 +95,15 @@ export function describeEngineFailure(
 ): string {
   const text = messageOf(error);
   if (error instanceof Deno.errors.NotCapable || /NotCapable/.test(text)) {
-    const path = endpoint.kind === "unix" ? endpoint.socketPath : endpoint.text;
+    if (endpoint.kind !== "unix") {
+      return `Docker endpoint ${endpoint.text} is not allowed: Deno needs ` +
+        `--allow-net for it (${text})`;
+    }
+    // The engine client's requests name http://127.0.0.1, which Deno checks.
+    const path = endpoint.socketPath;
     return `Docker endpoint ${endpoint.text} is not allowed: Deno needs ` +
-      `--allow-net=unix:${path} --allow-read=${path} --allow-write=${path} ` +
-      `(${text})`;
+      `--allow-net=unix:${path},127.0.0.1:80 --allow-read=${path} ` +
+      `--allow-write=${path} (${text})`;
   }
   if (/ENOENT|No such file/.test(text)) {
     return `Docker endpoint ${endpoint.text} does not exist: is the Docker ` +

@@ -49,7 +49,10 @@ Deno.test("run names the flags a missing socket permission needs", async () => {
     ]);
     assert.equal(code, 1);
     assert.match(stderr, /--allow-read=\/var\/run\/docker\.sock/);
-    assert.match(stderr, /--allow-net=unix:\/var\/run\/docker\.sock/);
+    assert.match(
+      stderr,
+      /--allow-net=unix:\/var\/run\/docker\.sock,127\.0\.0\.1:80/,
+    );
     assert.match(stderr, /Cannot go on/);
   } finally {
     await Deno.remove(state, { recursive: true });
