@@ -12,6 +12,7 @@ import {
 } from "./support/daemon_setup.ts";
 import {
   type ChildDaemon,
+  childV8FlagsNote,
   readCpuSeconds,
   readMemory,
   spawnChildDaemon,
@@ -153,6 +154,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       "The daemon runs as a child process (`deno run src/main.ts run`, " +
       "JSON log at level Information into a pipe), with the default " +
       "polling interval of 10 s and an empty state directory.",
+      childV8FlagsNote(),
       `Known jobs are paused scheduled jobs (\`${YEARLY}\`) that the ` +
       "reference API lists as pending: the daemon registers each with its " +
       "scheduler and reads the whole list again at every poll.",

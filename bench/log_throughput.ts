@@ -11,7 +11,11 @@ import {
   benchSettings,
   startBenchApi,
 } from "./support/daemon_setup.ts";
-import { readMemory, spawnChildDaemon } from "./support/child_daemon.ts";
+import {
+  childV8FlagsNote,
+  readMemory,
+  spawnChildDaemon,
+} from "./support/child_daemon.ts";
 import {
   BENCH_CUSTOMER,
   BENCH_IMAGE,
@@ -98,7 +102,7 @@ async function runThroughDaemon(lines: number): Promise<DaemonRun> {
     ...benchSettings(api.url, stateDirectory),
     "ApiSettings:PollingIntervalSeconds": "0.1",
     "ContainerSettings:MaxConcurrentJobs": "1",
-  }, { v8Flags: Deno.env.get("BENCH_DAEMON_V8_FLAGS") });
+  });
   try {
     const deadline = Date.now() + 60_000;
     while (api.requests.pendingJobs < 1) {
@@ -249,6 +253,7 @@ async function run(options: BenchOptions): Promise<BenchResult> {
       `${lines} lines of about 98 bytes from \`seq\` piped through busybox ` +
       "`sed`; the daemon is a child process with default log settings " +
       "(FlushIntervalMs 200, MaxEntryBytes 32768).",
+      childV8FlagsNote(),
       "The reference API runs in the benchmark's process, counts the lines " +
       "of each entry and checks the numbers follow each other; it keeps " +
       "no entry. It shares the machine's CPUs with the daemon.",

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { DAEMON_V8_FLAGS } from "../../scripts/compile.ts";
 import { DOCKER_SOCKET } from "./engine.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
@@ -36,10 +37,25 @@ export const CHILD_PERMISSIONS = [
   "--allow-sys=hostname",
 ];
 
+/** Describes the V8 flags of child daemons, for the notes of a report. */
+export function childV8FlagsNote(): string {
+  const fromEnvironment = Deno.env.get("BENCH_DAEMON_V8_FLAGS");
+  if (fromEnvironment === undefined) {
+    return `The daemon runs with \`--v8-flags=${DAEMON_V8_FLAGS}\`, as ` +
+      "`deno task start` and the compiled binary do.";
+  }
+  return fromEnvironment === ""
+    ? "The daemon runs without V8 flags (BENCH_DAEMON_V8_FLAGS is empty)."
+    : `The daemon runs with \`--v8-flags=${fromEnvironment}\` from ` +
+      "BENCH_DAEMON_V8_FLAGS.";
+}
+
 /**
  * Starts `iam-orchestrator run` with these settings as `--set` flags,
  * logging JSON lines at level Information to a pipe the benchmark drains.
- * `options.v8Flags` passes V8 flags such as `--max-old-space-size=64`, and
+ * `options.v8Flags` replaces the V8 flags of `deno task start`
+ * (`DAEMON_V8_FLAGS`); the environment variable `BENCH_DAEMON_V8_FLAGS`, when
+ * set, replaces both, and an empty value runs V8 with its defaults.
  * `options.mainModule` runs another copy of `src/main.ts`, such as a patched
  * one, in place of this checkout's.
  */
@@ -47,10 +63,12 @@ export function spawnChildDaemon(
   settings: Record<string, string>,
   options: { v8Flags?: string; mainModule?: string } = {},
 ): ChildDaemon {
+  const v8Flags = Deno.env.get("BENCH_DAEMON_V8_FLAGS") ?? options.v8Flags ??
+    DAEMON_V8_FLAGS;
   const args = [
     "run",
     ...CHILD_PERMISSIONS,
-    ...(options.v8Flags === undefined ? [] : [`--v8-flags=${options.v8Flags}`]),
+    ...(v8Flags === "" ? [] : [`--v8-flags=${v8Flags}`]),
     options.mainModule ?? MAIN,
     "run",
     ...Object.entries({ "Logging:Format": "Json", ...settings }).flatMap((

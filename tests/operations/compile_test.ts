@@ -108,6 +108,7 @@ Deno.test("compileArgs names target, output and entry point", () => {
     "out/iam-orchestrator-aarch64-unknown-linux-gnu",
   ]);
   assert.equal(args.at(-1), "/repo/src/main.ts");
+  assert.equal(args.at(-2), "--v8-flags=--optimize-for-size");
 });
 
 Deno.test("isRuntimeDownloadFailure detects the download error", () => {
