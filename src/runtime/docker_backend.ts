@@ -23,8 +23,9 @@ import {
   hardeningContainerOptions,
 } from "./container_hardening.ts";
 import {
-  encodeFrame,
+  encodeFrames,
   FrameReader,
+  type LogFrame,
   LogPosition,
   splitTimestamp,
 } from "./docker_log_frames.ts";
@@ -476,17 +477,16 @@ class DockerRun implements RunHandle {
     const reader = new FrameReader();
     position.startPass();
     for await (const chunk of chunks) {
-      const out: Uint8Array[] = [];
+      const kept: LogFrame[] = [];
       for (const frame of reader.push(chunk)) {
         const split = splitTimestamp(frame.payload);
         if (split === null) {
-          out.push(encodeFrame(frame.stream, frame.payload));
+          kept.push(frame);
         } else if (position.accept(frame.stream, split.key)) {
-          out.push(encodeFrame(frame.stream, split.message));
+          kept.push({ stream: frame.stream, payload: split.message });
         }
       }
-      if (out.length === 1) yield out[0];
-      else if (out.length > 1) yield concatFrames(out);
+      if (kept.length > 0) yield encodeFrames(kept);
     }
   }
 
@@ -588,16 +588,4 @@ class DockerRun implements RunHandle {
       if (status !== 404 && status !== 409) throw error;
     }
   }
-}
-
-function concatFrames(frames: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const frame of frames) size += frame.length;
-  const joined = new Uint8Array(size);
-  let offset = 0;
-  for (const frame of frames) {
-    joined.set(frame, offset);
-    offset += frame.length;
-  }
-  return joined;
 }

@@ -71,3 +71,43 @@ Deno.test({
     assert.deepEqual(after, []);
   },
 });
+
+Deno.test({
+  name: "DockerBackend closeOutput ends a followed log",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const run = await backend.start({
+      name: `iam-test-close-${crypto.randomUUID().slice(0, 8)}`,
+      image: TEST_IMAGE,
+      env: ["RUN=echo ready; sleep 60"],
+      labels: { "io.iam-orchestrator.test": "close-output" },
+    });
+    try {
+      const reader = new FrameReader();
+      const payloads: string[] = [];
+      let ended = false;
+      const reading = (async () => {
+        for await (const chunk of run.output()) {
+          for (const frame of reader.push(chunk)) {
+            payloads.push(new TextDecoder().decode(frame.payload));
+            run.closeOutput();
+          }
+        }
+        ended = true;
+      })();
+      // The container sleeps for a minute, so only closeOutput can end the
+      // reading before this guard does.
+      let guard: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        reading,
+        new Promise((resolve) => guard = setTimeout(resolve, 30_000)),
+      ]);
+      clearTimeout(guard);
+      assert.equal(ended, true);
+      assert.deepEqual(payloads, ["ready\n"]);
+    } finally {
+      await run.remove();
+    }
+  },
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   encodeFrame,
+  encodeFrames,
   FrameReader,
   LogPosition,
   sinceParameter,
@@ -27,6 +28,27 @@ Deno.test("FrameReader joins frames split at every offset", () => {
     assert.equal(frames[1].stream, 2);
     assert.equal(decoder.decode(frames[1].payload), "oops\n");
   }
+});
+
+Deno.test("encodeFrames writes each header and payload once", () => {
+  const encoded = encodeFrames([
+    { stream: 1, payload: text.encode("first\n") },
+    { stream: 2, payload: new Uint8Array(0) },
+    { stream: 1, payload: text.encode("third") },
+  ]);
+  assert.equal(encoded.length, 3 * 8 + 6 + 5);
+  const frames = new FrameReader().push(encoded);
+  assert.deepEqual(
+    frames.map((frame) => [frame.stream, decoder.decode(frame.payload)]),
+    [[1, "first\n"], [2, ""], [1, "third"]],
+  );
+});
+
+Deno.test("splitTimestamp rejects a non-ASCII time", () => {
+  assert.equal(
+    splitTimestamp(text.encode("2026-12-04T16:01:33.0123\u00e9 line\n")),
+    null,
+  );
 });
 
 Deno.test("splitTimestamp pads the fraction to nanoseconds", () => {
