@@ -45,6 +45,11 @@ export async function readLimited(
       `body of ${declared} bytes is larger than the limit of ${maxBytes}`,
     );
   }
+  if (Number.isFinite(declared)) {
+    // The length is known and within the limit, and fetch fails a body that
+    // runs past its Content-Length, so one read is enough.
+    return await response.text();
+  }
   const decoder = new TextDecoder();
   let text = "";
   let size = 0;

@@ -203,7 +203,27 @@ const LISTED_STATUSES = new Set(["pending", "scheduled"]);
  */
 export function peekScheduledJob(value: unknown): ScheduledJobKey | null {
   if (!isRecord(value)) return null;
-  const { id, jobType, status, schedule } = normalizePropertyNames(value);
+  let id: unknown;
+  let jobType: unknown;
+  let status: unknown;
+  let schedule: unknown;
+  // Reads four fields whatever their case without copying the record.
+  for (const name in value) {
+    switch (name.toLowerCase()) {
+      case "id":
+        id = value[name];
+        break;
+      case "jobtype":
+        jobType = value[name];
+        break;
+      case "status":
+        status = value[name];
+        break;
+      case "schedule":
+        schedule = value[name];
+        break;
+    }
+  }
   if (typeof id !== "string" || !GUID_PATTERN.test(id)) return null;
   if (typeof jobType !== "string" || jobType.toLowerCase() !== "scheduled") {
     return null;
