@@ -57,7 +57,16 @@ function statusOf(error: unknown): number | undefined {
 
 function messageOf(error: unknown): string {
   const api = error as DockerApiError | null;
-  return api?.json?.message ?? api?.message ?? String(error);
+  const own = api?.json?.message ?? api?.message ?? String(error);
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  // Deno's fetch says only "fetch failed" and keeps the reason in its cause.
+  if (own === "fetch failed" && cause instanceof Error) {
+    return messageOf(cause).replace(
+      /^error sending request for url \([^)]*\): /,
+      "",
+    );
+  }
+  return own;
 }
 
 /** Builds dockerode's connection options for an engine address. */
@@ -108,11 +117,17 @@ export function describeEngineFailure(
   }
   if (/ENOENT|No such file/.test(text)) {
     return `Docker endpoint ${endpoint.text} does not exist: is the Docker ` +
-      `engine running? (${text})`;
+      `engine running, and does ContainerSettings:DockerEndpoint name its ` +
+      `socket? (${text})`;
   }
   if (/EACCES|permission denied/i.test(text)) {
     return `Docker endpoint ${endpoint.text} refused access: the user needs ` +
       `to be in the docker group or root (${text})`;
+  }
+  if (/Connection refused|ECONNREFUSED/i.test(text)) {
+    return `Docker endpoint ${endpoint.text} refused the connection: is the ` +
+      `Docker engine listening there, and is ContainerSettings:DockerEndpoint ` +
+      `right? (${text})`;
   }
   return `Docker endpoint ${endpoint.text} did not answer: ${text}`;
 }

@@ -91,6 +91,11 @@ export class EngineClient {
     if (options.transport !== undefined) {
       this.#transport = Promise.resolve(options.transport);
       this.#bulkTransport = this.#transport;
+    } else if (endpoint.kind === "tcp" && endpoint.tls !== null) {
+      // Reads the TLS files now, so that a missing one stops the daemon at
+      // startup instead of failing every engine check. A socket's client is
+      // made at the first call, where a missing permission is explained.
+      this.#transport = createTransport(endpoint);
     }
   }
 
@@ -248,43 +253,51 @@ async function createBulkTransport(
   );
 }
 
-async function createTransport(
-  endpoint: DockerEndpoint,
-): Promise<EngineTransport> {
+/**
+ * Builds the transport for an endpoint. TLS files are read before this
+ * returns, and a missing one throws at once.
+ */
+function createTransport(endpoint: DockerEndpoint): Promise<EngineTransport> {
   switch (endpoint.kind) {
     case "unix":
       // Deno checks net permission for the URL's host although the request
       // goes to the socket; loopback is granted wherever the status server
       // may listen.
-      return new FetchTransport(
-        "http://127.0.0.1",
-        Deno.createHttpClient({
-          proxy: { transport: "unix", path: endpoint.socketPath },
-        }),
+      return Promise.resolve(
+        new FetchTransport(
+          "http://127.0.0.1",
+          Deno.createHttpClient({
+            proxy: { transport: "unix", path: endpoint.socketPath },
+          }),
+        ),
       );
     case "tcp": {
       const host = endpoint.host;
       if (endpoint.tls === null) {
-        return new FetchTransport(
-          `http://${host}:${endpoint.port}`,
-          Deno.createHttpClient({}),
+        return Promise.resolve(
+          new FetchTransport(
+            `http://${host}:${endpoint.port}`,
+            Deno.createHttpClient({}),
+          ),
         );
       }
       const { certPath, verify } = endpoint.tls;
-      return new FetchTransport(
-        `https://${host}:${endpoint.port}`,
-        Deno.createHttpClient({
-          // Without DOCKER_TLS_VERIFY the system's roots check the engine.
-          caCerts: verify ? [readTlsFile(certPath, "ca.pem")] : undefined,
-          cert: readTlsFile(certPath, "cert.pem"),
-          key: readTlsFile(certPath, "key.pem"),
-        }),
+      return Promise.resolve(
+        new FetchTransport(
+          `https://${host}:${endpoint.port}`,
+          Deno.createHttpClient({
+            // Without DOCKER_TLS_VERIFY the system's roots check the engine.
+            caCerts: verify ? [readTlsFile(certPath, "ca.pem")] : undefined,
+            cert: readTlsFile(certPath, "cert.pem"),
+            key: readTlsFile(certPath, "key.pem"),
+          }),
+        ),
       );
     }
-    case "npipe": {
-      const { NodeHttpTransport } = await import("./node_http_transport.ts");
-      return new NodeHttpTransport(endpoint.pipePath);
-    }
+    case "npipe":
+      return import("./node_http_transport.ts").then(
+        ({ NodeHttpTransport }) => new NodeHttpTransport(endpoint.pipePath),
+      );
   }
 }
 

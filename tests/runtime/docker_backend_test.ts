@@ -111,3 +111,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test("DockerBackend names a refused endpoint and its setting", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const closed = new DockerBackend(
+    parseDockerEndpoint(`tcp://127.0.0.1:${port}`),
+  );
+  await assert.rejects(
+    () => closed.describe(),
+    (error: unknown) =>
+      error instanceof Error &&
+      error.message.includes(
+        `tcp://127.0.0.1:${port} refused the connection`,
+      ) &&
+      error.message.includes("ContainerSettings:DockerEndpoint") &&
+      !error.message.includes("fetch failed"),
+  );
+});
