@@ -46,15 +46,34 @@ function withProperties(format: (record: LogRecord) => string) {
   };
 }
 
+/**
+ * Replaces an Error by its message. JSON.stringify would keep only its
+ * enumerable fields, which leave the message out.
+ */
+function plainValue(value: unknown): unknown {
+  return value instanceof Error ? value.message : value;
+}
+
 /** Renders a message with its values, strings without quotes. */
 function renderMessage(record: LogRecord): string {
   return record.message
-    .map((part, index) =>
-      index % 2 === 0 || typeof part === "string"
-        ? String(part)
-        : JSON.stringify(part) ?? String(part)
-    )
+    .map((part, index) => {
+      const value = plainValue(part);
+      return index % 2 === 0 || typeof value === "string"
+        ? String(value)
+        : JSON.stringify(value) ?? String(value);
+    })
     .join("");
+}
+
+function plainProperties(
+  properties: Record<string, unknown>,
+): Record<string, unknown> {
+  const plain: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(properties)) {
+    plain[name] = plainValue(value);
+  }
+  return plain;
 }
 
 const LEVEL_NAMES: Record<LogLevel, string> = {
@@ -73,11 +92,12 @@ function formatJsonLine(record: LogRecord): string {
     level: LEVEL_NAMES[record.level],
     logger: record.category.join("."),
     message: renderMessage(record),
-    ...record.properties,
+    ...plainProperties(record.properties),
   }) + "\n";
 }
 
-function formatField(value: unknown): string {
+function formatField(field: unknown): string {
+  const value = plainValue(field);
   return typeof value === "string" && !/\s/.test(value)
     ? value
     : JSON.stringify(value);

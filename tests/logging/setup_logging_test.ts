@@ -27,6 +27,26 @@ Deno.test("setupLogging writes JSON lines with fields", async () => {
   assert.equal(record.logger, "iam-orchestrator.test");
 });
 
+Deno.test("setupLogging writes an error's message", async () => {
+  const lines: string[] = [];
+  await setupLogging({ level: "Information", format: "Json" }, {
+    write: (text) => lines.push(text),
+  });
+  const error = new Error("POST /api/logs failed: connection refused");
+  try {
+    daemonLogger("test").warn("Sending failed: {error}", { error });
+  } finally {
+    await reset();
+  }
+  assert.equal(lines.length, 1);
+  const record = JSON.parse(lines[0]);
+  assert.equal(
+    record.message,
+    "Sending failed: POST /api/logs failed: connection refused",
+  );
+  assert.equal(record.error, "POST /api/logs failed: connection refused");
+});
+
 Deno.test("setupLogging writes text with fields on a terminal", async () => {
   const lines: string[] = [];
   await setupLogging({ level: "Debug", format: "Auto" }, {
