@@ -369,6 +369,26 @@ function toSettings(
 }
 
 /**
+ * Reads every environment variable, since a setting may come from any
+ * `Section__Key` or `Section:Key` name in any case.
+ *
+ * @throws {ConfigError} when Deno grants access to only some variables
+ */
+function readEnvironment(): Record<string, string> {
+  try {
+    return Deno.env.toObject();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    throw new ConfigError(
+      [],
+      "Cannot read the environment: settings may come from any " +
+        "Section__Key variable, so the daemon needs --allow-env for all " +
+        `variables, not a list (${error.message})`,
+    );
+  }
+}
+
+/**
  * Reads and validates the configuration.
  *
  * @throws {ConfigError} naming each invalid key, the value given, where it
@@ -377,7 +397,7 @@ function toSettings(
 export async function loadSettings(
   options: LoadSettingsOptions = {},
 ): Promise<LoadedSettings> {
-  const env = options.env ?? Deno.env.toObject();
+  const env = options.env ?? readEnvironment();
   const explicitPath = options.configPath !== undefined;
   const path = options.configPath ?? "appsettings.json";
   const warnings: string[] = [];

@@ -96,6 +96,8 @@ function formatUrl(hostname: string, port: number): string {
  *
  * @throws {RangeError} when `port` is not from 0 to 65535
  * @throws {Deno.errors.AddrInUse} when the port is taken
+ * @throws {Deno.errors.NotCapable} naming the settings and the flag when
+ *   Deno may not listen there
  */
 export async function startStatusServer(
   options: StatusServerOptions,
@@ -111,17 +113,17 @@ export async function startStatusServer(
   const listened = new Promise<Deno.NetAddr>((resolve) => {
     listening = resolve;
   });
-  const server = Deno.serve({
-    hostname,
-    port,
-    onListen: (address) => listening(address as Deno.NetAddr),
-    onError: (error) => {
-      logger.error("Status request failed: {error}", {
-        error: (error as Error).message,
-      });
-      return text("Internal server error", 500);
-    },
-  }, (request) => handleStatusRequest(request, options));
+  let server: Deno.HttpServer;
+  try {
+    server = serveStatus(options, listening);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    throw new Deno.errors.NotCapable(
+      `The status server of OrchestratorSettings:StatusHost ${hostname} and ` +
+        `StatusPort ${port} needs --allow-net=${hostname}:${port}, or leave ` +
+        `StatusPort unset to turn it off (${error.message})`,
+    );
+  }
   const address = await listened;
   const url = formatUrl(hostname, address.port);
   logger.info("Status server listens on {url}", { url });
@@ -135,4 +137,21 @@ export async function startStatusServer(
       return closing;
     },
   };
+}
+
+function serveStatus(
+  options: StatusServerOptions,
+  listening: (address: Deno.NetAddr) => void,
+): Deno.HttpServer {
+  return Deno.serve({
+    hostname: options.hostname,
+    port: options.port,
+    onListen: (address) => listening(address as Deno.NetAddr),
+    onError: (error) => {
+      logger.error("Status request failed: {error}", {
+        error: (error as Error).message,
+      });
+      return text("Internal server error", 500);
+    },
+  }, (request) => handleStatusRequest(request, options));
 }

@@ -59,7 +59,7 @@ function messageOf(error: unknown): string {
   const api = error as DockerApiError | null;
   const own = api?.json?.message ?? api?.message ?? String(error);
   const cause = (error as { cause?: unknown } | null)?.cause;
-  // Deno's fetch says only "fetch failed" and keeps the reason in its cause.
+  // Deno's fetch reports only "fetch failed" and keeps the reason in its cause.
   if (own === "fetch failed" && cause instanceof Error) {
     return messageOf(cause).replace(
       /^error sending request for url \([^)]*\): /,

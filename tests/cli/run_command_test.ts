@@ -58,3 +58,40 @@ Deno.test("run names the flags a missing socket permission needs", async () => {
     await Deno.remove(state, { recursive: true });
   }
 });
+
+Deno.test("run exits 2 when only some variables are allowed", async () => {
+  const { code, stderr } = await runDaemon([
+    "--allow-read",
+    "--allow-env=ApiSettings__BaseUrl",
+  ], []);
+  assert.equal(code, 2);
+  assert.match(stderr, /--allow-env for all variables/);
+  assert.doesNotMatch(stderr, /at loadSettings/);
+});
+
+Deno.test("run names the settings of a status port it may not open", async () => {
+  const state = await Deno.makeTempDir({ prefix: "iam-perm-" });
+  try {
+    const { code, stderr } = await runDaemon([
+      "--allow-net=127.0.0.1:9,unix:/var/run/docker.sock,127.0.0.1:80",
+      `--allow-read=.,${state},/var/run/docker.sock`,
+      `--allow-write=${state},/var/run/docker.sock`,
+      "--allow-env",
+      "--allow-sys=hostname",
+    ], [
+      "--set",
+      `OrchestratorSettings:StateDirectory=${state}`,
+      "--set",
+      "ApiSettings:BaseUrl=http://127.0.0.1:9",
+      "--set",
+      "OrchestratorSettings:StatusPort=19093",
+      "--set",
+      "Logging:Format=Text",
+    ]);
+    assert.equal(code, 1);
+    assert.match(stderr, /OrchestratorSettings:StatusHost 127\.0\.0\.1/);
+    assert.match(stderr, /--allow-net=127\.0\.0\.1:19093/);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
