@@ -77,6 +77,38 @@ const OWN_SECTIONS = new Set(
   SETTING_KEYS.map((key) => key.split(":")[0].toLowerCase()),
 );
 
+const SECTION_NAMES = [
+  ...new Set(SETTING_KEYS.map((key) => key.split(":")[0])),
+];
+
+/** Number of single-character edits that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/**
+ * Returns the section of ours that an unknown section name is a likely typo
+ * of, or null. Other sections of an ASP.NET settings file, such as
+ * `AllowedHosts`, are far from every name of ours and stay silent.
+ */
+function likelySection(name: string): string | null {
+  for (const section of SECTION_NAMES) {
+    if (editDistance(name.toLowerCase(), section.toLowerCase()) <= 2) {
+      return section;
+    }
+  }
+  return null;
+}
+
 function describeSource(source: SettingSource): string {
   switch (source.kind) {
     case "default":
@@ -147,7 +179,16 @@ function collectFileLayer(
   warnings: string[],
 ): void {
   for (const [section, content] of Object.entries(file)) {
-    if (!OWN_SECTIONS.has(section.toLowerCase())) continue;
+    if (!OWN_SECTIONS.has(section.toLowerCase())) {
+      const likely = likelySection(section);
+      if (likely !== null) {
+        warnings.push(
+          `Unknown section ${section} in ${path}; ignored. Did you mean ` +
+            `${likely}?`,
+        );
+      }
+      continue;
+    }
     if (typeof content !== "object" || content === null) {
       warnings.push(`Section ${section} in ${path} is not an object; ignored`);
       continue;

@@ -173,6 +173,26 @@ Deno.test("loadSettings warns about an unknown key in its own section", async ()
   );
 });
 
+Deno.test("loadSettings warns about a misspelt section only", async () => {
+  await withSettingsFile(
+    JSON.stringify({
+      ContainerSetting: { MaxConcurrentJobs: 2 },
+      AllowedHosts: "*",
+      ConnectionStrings: { Default: "x" },
+    }),
+    async (path) => {
+      const { settings, warnings } = await loadSettings({
+        configPath: path,
+        env: {},
+      });
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], /Unknown section ContainerSetting/);
+      assert.match(warnings[0], /Did you mean ContainerSettings\?/);
+      assert.equal(settings.container.maxConcurrentJobs, 4);
+    },
+  );
+});
+
 Deno.test("loadSettings builds a list from indexed variables", async () => {
   const { settings } = await loadSettings({
     env: {
