@@ -17,6 +17,7 @@ import { DockerBackend } from "../runtime/docker_backend.ts";
 import type { ExecutionBackend } from "../runtime/execution_backend.ts";
 import { Scheduler } from "../scheduling/scheduler.ts";
 import { StateStore } from "../state/state_store.ts";
+import { lockStateDirectory, type StateLock } from "../state/state_lock.ts";
 import { DaemonMetrics } from "../operations/metrics.ts";
 import {
   Readiness,
@@ -154,6 +155,13 @@ export async function startDaemon(
   const store = StateStore.open(settings.orchestrator.stateDirectory, {
     orchestratorId: settings.orchestrator.orchestratorId ?? undefined,
   });
+  let stateLock: StateLock;
+  try {
+    stateLock = lockStateDirectory(settings.orchestrator.stateDirectory);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   const orchestratorId = store.orchestratorId();
   const certificateDirectory =
     `${settings.orchestrator.stateDirectory}/certificates`;
@@ -330,6 +338,7 @@ export async function startDaemon(
       auth.close();
       transport?.close();
       store.close();
+      stateLock.release();
       logger.info("iam-orchestrator stopped");
     })();
     return shutdownPromise;
