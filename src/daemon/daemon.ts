@@ -313,6 +313,7 @@ export class Daemon {
             stdout: progress?.stdoutLines ?? 0,
             stderr: progress?.stderrLines ?? 0,
           },
+          startedAt: record?.startedAt,
         }, signals));
     }
     for (const record of records.values()) {

@@ -122,6 +122,11 @@ export interface Adoption {
   containerId: string;
   /** Output lines already delivered, which are not sent again. */
   delivered: LineCounts;
+  /**
+   * When the earlier process began the run. The job's duration and its
+   * timeout count from then; from the adoption when unknown.
+   */
+  startedAt?: Date;
 }
 
 /**
@@ -237,6 +242,10 @@ export class JobRunner {
     options: RunJobOptions = {},
   ): Promise<JobRunResult> {
     const context = this.#context(job);
+    const elapsedMs = adoption.startedAt === undefined
+      ? 0
+      : Math.max(0, Date.now() - adoption.startedAt.getTime());
+    context.started -= elapsedMs;
     const run = this.#options.backend.attach(adoption.containerId);
     context.note(
       `Orchestrator ${this.#options.orchestratorId} restarted and resumes ` +
@@ -244,7 +253,9 @@ export class JobRunner {
     );
     let result: JobRunResult;
     try {
-      result = await this.#follow(run, context, options, adoption.delivered);
+      result = await this.#follow(run, context, options, adoption.delivered, {
+        elapsedMs,
+      });
     } catch (error) {
       const reason = `Resuming container ${
         adoption.containerId.slice(0, 12)
@@ -503,11 +514,13 @@ export class JobRunner {
     context: RunContext,
     options: RunJobOptions,
     delivered: LineCounts,
+    resumed: { elapsedMs: number } = { elapsedMs: 0 },
   ): Promise<JobRunResult> {
     const { settings } = this.#options;
     const { note } = context;
     const timeoutSeconds = settings.container.defaultTimeoutSeconds;
-    const deadline = Date.now() + timeoutSeconds * 1000;
+    // A resumed run keeps the time it had used before the restart.
+    const deadline = Date.now() + timeoutSeconds * 1000 - resumed.elapsedMs;
     let skip = { ...delivered };
     let reason: string | null = null;
     let exit: ExitResult | null = null;

@@ -203,6 +203,10 @@ Deno.test({
       assert.deepEqual(resumedStates(second, jobId), ["exited"]);
       assert.deepEqual(numberedLines(api, jobId), expectedLines(8));
       assert.match(notesOf(api, jobId), /Container exited with code 4/);
+      // The container slept 2 s, so the duration counts from the first run.
+      const duration = /Job failed after ([\d.]+) s/.exec(notesOf(api, jobId));
+      assert.ok(duration !== null, "no duration in the job's log");
+      assert.ok(Number(duration[1]) >= 2, `duration ${duration[1]} s`);
       assert.deepEqual(statusChanges(events, jobId), ["Running", "Failed"]);
       assertStatusLast(events, jobId, "Failed");
       await assertOneContainerResumed(api, jobId, creations);
