@@ -158,14 +158,22 @@ export class Daemon {
     if (left.length === 0) return left;
     if (this.#options.settings.orchestrator.onShutdown === "Stop") {
       this.#logger.warn(
-        "Stopping {count} containers still running after the grace period: {jobIds}",
-        { count: left.length, jobIds: left.join(", ") },
+        "Stopping {containers} still running after the grace period: {jobIds}",
+        {
+          count: left.length,
+          containers: countContainers(left.length),
+          jobIds: left.join(", "),
+        },
       );
       this.#stopRuns.abort();
     } else {
       this.#logger.warn(
-        "Leaving {count} containers running for the next start to resume: {jobIds}",
-        { count: left.length, jobIds: left.join(", ") },
+        "Leaving {containers} running for the next start to resume: {jobIds}",
+        {
+          count: left.length,
+          containers: countContainers(left.length),
+          jobIds: left.join(", "),
+        },
       );
       this.#detachRuns.abort();
     }
@@ -631,4 +639,9 @@ export class Daemon {
     })();
     this.#runs.set(key, { job, done });
   }
+}
+
+/** Writes a number of containers in words, such as "1 container". */
+function countContainers(count: number): string {
+  return count === 1 ? "1 container" : `${count} containers`;
 }

@@ -105,9 +105,15 @@ export function describeEngineFailure(
 ): string {
   const text = messageOf(error);
   if (error instanceof Deno.errors.NotCapable || /NotCapable/.test(text)) {
-    if (endpoint.kind !== "unix") {
+    if (endpoint.kind === "tcp") {
       return `Docker endpoint ${endpoint.text} is not allowed: Deno needs ` +
-        `--allow-net for it (${text})`;
+        `--allow-net=${endpoint.host}:${endpoint.port} (${text})`;
+    }
+    if (endpoint.kind === "npipe") {
+      // node:http opens a named pipe as a file.
+      const pipe = endpoint.pipePath;
+      return `Docker endpoint ${endpoint.text} is not allowed: Deno needs ` +
+        `--allow-read=${pipe} --allow-write=${pipe} (${text})`;
     }
     // The engine client's requests name http://127.0.0.1, which Deno checks.
     const path = endpoint.socketPath;

@@ -77,6 +77,7 @@ Deno.test({
         notesOf(api, jobId),
         /keeps running and is resumed at the next start/,
       );
+      assert.match(first.output(), /Leaving 1 container running/);
 
       const second = startChildDaemon(api, stateDirectory, settings);
       daemons.push(second);

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { parseDockerEndpoint } from "../../src/config/docker_endpoint.ts";
-import { DockerBackend } from "../../src/runtime/docker_backend.ts";
+import {
+  describeEngineFailure,
+  DockerBackend,
+} from "../../src/runtime/docker_backend.ts";
 import { FrameReader } from "../../src/runtime/docker_log_frames.ts";
 import { TEST_IMAGE } from "../support/jobs.ts";
 
@@ -128,5 +131,24 @@ Deno.test("DockerBackend names a refused endpoint and its setting", async () => 
       ) &&
       error.message.includes("ContainerSettings:DockerEndpoint") &&
       !error.message.includes("fetch failed"),
+  );
+});
+
+Deno.test("describeEngineFailure names the flag of each endpoint kind", () => {
+  const denied = new Deno.errors.NotCapable("Requires access");
+  assert.match(
+    describeEngineFailure(parseDockerEndpoint("tcp://127.0.0.1:2375"), denied),
+    /--allow-net=127\.0\.0\.1:2375/,
+  );
+  assert.ok(
+    describeEngineFailure(parseDockerEndpoint("npipe://./pipe/x"), denied)
+      .includes("--allow-read=\\\\.\\pipe\\x --allow-write="),
+  );
+  assert.match(
+    describeEngineFailure(
+      parseDockerEndpoint("unix:///var/run/docker.sock"),
+      denied,
+    ),
+    /--allow-net=unix:\/var\/run\/docker\.sock,127\.0\.0\.1:80/,
   );
 });
