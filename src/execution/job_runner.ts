@@ -138,6 +138,45 @@ const OUTPUT_DRAIN_MS = 5_000;
 const PULL_PROGRESS_INTERVAL_MS = 2_000;
 /** Maximum wait between checks for an engine that went away, in ms. */
 const ENGINE_RECONNECT_CAP_MS = 10_000;
+/**
+ * Attempts to remove a finished job's container. With waits of 1, 2, 4, 8
+ * and 16 s in between, they span about 30 s, long enough for an engine
+ * restart; a container still left is removed at the daemon's next start.
+ */
+const REMOVE_ATTEMPTS = 6;
+
+/**
+ * Removes a finished run's container, trying again while the engine does
+ * not respond, such as during its restart.
+ */
+export async function removeRun(
+  run: Pick<RunHandle, "id" | "remove">,
+  logger: {
+    warn(message: string, properties: Record<string, unknown>): void;
+  },
+  options: {
+    /** First wait between attempts, doubled after each; 1000 ms by default. */
+    retryBaseMs?: number;
+  } = {},
+): Promise<void> {
+  const retryBaseMs = options.retryBaseMs ?? 1000;
+  for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt++) {
+    try {
+      await run.remove();
+      return;
+    } catch (error) {
+      const last = attempt === REMOVE_ATTEMPTS - 1;
+      logger.warn(
+        last
+          ? "Removing container {containerId} failed: {error}; the next " +
+            "start of the orchestrator removes it"
+          : "Removing container {containerId} failed, trying again: {error}",
+        { containerId: run.id, error: (error as Error).message },
+      );
+      if (!last) await sleep(retryBaseMs * 2 ** attempt);
+    }
+  }
+}
 
 class JobFailure extends Error {}
 
@@ -400,16 +439,7 @@ export class JobRunner {
     await shipper.close();
     await this.#options.reporter.reportStatus(job.id, result.status);
     this.#options.tracker?.finished(job, result.status);
-    if (run !== null) {
-      try {
-        await run.remove();
-      } catch (error) {
-        logger.warn("Removing container {containerId} failed: {error}", {
-          containerId: run.id,
-          error: (error as Error).message,
-        });
-      }
-    }
+    if (run !== null) await removeRun(run, logger);
     return { ...result, durationSeconds, shipping: shipper.stats };
   }
 

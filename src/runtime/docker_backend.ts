@@ -606,7 +606,8 @@ class DockerRun implements RunHandle {
     } catch (error) {
       const status = statusOf(error);
       // 404: gone; 409: removal already in progress.
-      if (status !== 404 && status !== 409) throw error;
+      if (status === 404 || status === 409) return;
+      throw new EngineError(messageOf(error), { cause: error });
     }
   }
 }

@@ -106,6 +106,13 @@ async function withEngineScene(
         settings: { "ContainerSettings:DefaultTimeout": "120" },
       }, async (harness) => {
         try {
+          // The daemon checks the engine once before its first poll; a stop
+          // during that check is another scene than the one under test.
+          await waitUntil(
+            () => harness.api.requests.pendingJobs > 0,
+            "the daemon's first poll",
+            15_000,
+          );
           await body({ ...harness, logs, events });
         } finally {
           await controlEngine("start");
