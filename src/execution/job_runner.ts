@@ -140,8 +140,8 @@ const PULL_PROGRESS_INTERVAL_MS = 2_000;
 const ENGINE_RECONNECT_CAP_MS = 10_000;
 /**
  * Attempts to remove a finished job's container. With waits of 1, 2, 4, 8
- * and 16 s in between, they span about 30 s, long enough for an engine
- * restart; a container still left is removed at the daemon's next start.
+ * and 16 s in between, they span about 30 s, which covers an engine
+ * restart. A container still left is removed at the daemon's next start.
  */
 const REMOVE_ATTEMPTS = 6;
 

@@ -203,6 +203,7 @@ const LISTED_STATUSES = new Set(["pending", "scheduled"]);
  */
 export function peekScheduledJob(value: unknown): ScheduledJobKey | null {
   if (!isRecord(value)) return null;
+
   let id: unknown;
   let jobType: unknown;
   let status: unknown;
@@ -224,6 +225,7 @@ export function peekScheduledJob(value: unknown): ScheduledJobKey | null {
         break;
     }
   }
+
   if (typeof id !== "string" || !GUID_PATTERN.test(id)) return null;
   if (typeof jobType !== "string" || jobType.toLowerCase() !== "scheduled") {
     return null;

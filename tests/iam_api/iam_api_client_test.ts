@@ -26,10 +26,10 @@ Deno.test("getPendingJobs skips known scheduled jobs unparsed", async () => {
       containerImage: IMAGE,
     });
     const client = new IamApiClient({ baseUrl: api.url });
-    const asked: ScheduledJobKey[] = [];
+    const checked: ScheduledJobKey[] = [];
     const pending = await client.getPendingJobs(null, "orchestrator-1", {
       isKnown: (job) => {
-        asked.push(job);
+        checked.push(job);
         return job.id === known.id ||
           (job.id === changed.id && job.schedule === "0 * * * *");
       },
@@ -37,7 +37,7 @@ Deno.test("getPendingJobs skips known scheduled jobs unparsed", async () => {
     const listed = pending.jobs.map((job) => job.id).sort();
     assert.deepEqual(listed, [changed.id, oneOff.id].sort());
     assert.deepEqual(
-      asked.map((job) => job.schedule).sort(),
+      checked.map((job) => job.schedule).sort(),
       ["*/5 * * * *", "0 0 1 1 *"],
     );
     assert.deepEqual(pending.malformed, []);
