@@ -169,9 +169,8 @@ class SeriesMap<L extends string, V> {
     return this.#labelNames.map((name) => {
       const value = labels[name];
       if (typeof value !== "string") {
-        const shown = String(value);
         throw new TypeError(
-          `Invalid value ${shown} of label "${name}" for metric ` +
+          `Invalid value ${String(value)} of label "${name}" for metric ` +
             `"${this.#metric}": expected a string`,
         );
       }

@@ -498,16 +498,16 @@ class DockerRun implements RunHandle {
     const reader = new FrameReader();
     position.startPass();
     for await (const chunk of chunks) {
-      const kept: LogFrame[] = [];
+      const unseen: LogFrame[] = [];
       for (const frame of reader.push(chunk)) {
         const split = splitTimestamp(frame.payload);
         if (split === null) {
-          kept.push(frame);
+          unseen.push(frame);
         } else if (position.accept(frame.stream, split.key)) {
-          kept.push({ stream: frame.stream, payload: split.message });
+          unseen.push({ stream: frame.stream, payload: split.message });
         }
       }
-      if (kept.length > 0) yield encodeFrames(kept);
+      if (unseen.length > 0) yield encodeFrames(unseen);
     }
   }
 

@@ -17,7 +17,7 @@ import { StateStoreError } from "./state_store_error.ts";
 /** The lock file's name inside the state directory. */
 export const LOCK_FILE_NAME = "daemon.lock";
 
-/** A held lock on a state directory. */
+/** A lock on a state directory, taken by {@linkcode lockStateDirectory}. */
 export interface StateLock {
   /** Releases the lock. Later calls do nothing. */
   release(): void;
@@ -56,13 +56,13 @@ export function lockStateDirectory(directory: string): StateLock {
       { cause: error },
     );
   }
-  const held = database;
+  const connection = database;
   let released = false;
   return {
     release() {
       if (released) return;
       released = true;
-      held.close();
+      connection.close();
     },
   };
 }
